@@ -1,0 +1,239 @@
+/**
+ * go-plugin AutoMTLS certificates, built from WebCrypto keys.
+ *
+ * With AutoMTLS the host and the plugin each make a throwaway self-signed certificate
+ * (go-plugin mtls.go `generateCert`): the host passes its PEM in `PLUGIN_CLIENT_CERT`, the
+ * plugin sends its DER as handshake field 6 (unpadded standard base64). Each side then trusts
+ * exactly the other's certificate, so the profile below matters: Go checks the DNS SAN
+ * `localhost`, and needs EKU clientAuth on the client side.
+ *
+ * @module
+ */
+
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import {
+  AttributeTypeAndValue,
+  AttributeValue,
+  BasicConstraints,
+  Certificate as X509Certificate,
+  ExtendedKeyUsage,
+  Extension,
+  Extensions,
+  GeneralName,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
+  id_kp_clientAuth,
+  id_kp_serverAuth,
+  KeyUsage,
+  KeyUsageFlags,
+  Name,
+  RelativeDistinguishedName,
+  SubjectAlternativeName,
+  SubjectKeyIdentifier,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  Validity,
+  Version,
+} from "@peculiar/asn1-x509";
+import { ECDSASigValue, ecdsaWithSHA512 } from "@peculiar/asn1-ecc";
+
+/** A certificate and its private key, in the forms TLS stacks and the handshake need. */
+export interface Certificate {
+  /** DER bytes of the certificate. */
+  der: Uint8Array;
+  /** PEM "CERTIFICATE" block, lines of 64 chars, trailing "\n". */
+  certPem: string;
+  /** PEM "PRIVATE KEY" (PKCS#8) block of the ECDSA P-521 key, as `node:tls` accepts it. */
+  keyPem: string;
+}
+
+const OID_ORGANIZATION = "2.5.4.10";
+const OID_COMMON_NAME = "2.5.4.3";
+const HOST = "localhost";
+/** go-plugin: NotBefore = now - 30 s (tolerates small clock skew between host and plugin). */
+const NOT_BEFORE_SKEW_MS = 30 * 1000;
+/** go-plugin: NotAfter = now + 262980 h (about 30 years). */
+const LIFETIME_MS = 262_980 * 60 * 60 * 1000;
+/** P-521 scalars are 66 bytes; WebCrypto signatures are r || s (IEEE P1363), 132 bytes. */
+const P521_SCALAR_BYTES = 66;
+
+/**
+ * Generates a go-plugin AutoMTLS certificate exactly like go-plugin's `generateCert`:
+ * ECDSA P-521 key, ecdsa-with-SHA512, random 128-bit serial, subject = issuer =
+ * `O=HashiCorp, CN=localhost`, SAN `DNS:localhost`, NotBefore now-30 s, NotAfter now+262980 h,
+ * KeyUsage (critical) digitalSignature|keyEncipherment|keyAgreement|keyCertSign,
+ * EKU clientAuth+serverAuth, BasicConstraints (critical) CA:TRUE, SubjectKeyIdentifier.
+ * Extensions come in the order Go's `x509.CreateCertificate` writes them.
+ */
+export async function generateCertificate(): Promise<Certificate> {
+  const keys = await crypto.subtle.generateKey(
+    { name: "ECDSA", namedCurve: "P-521" },
+    true,
+    ["sign", "verify"],
+  );
+  const spki = AsnConvert.parse(
+    await crypto.subtle.exportKey("spki", keys.publicKey),
+    SubjectPublicKeyInfo,
+  );
+  // Go 1.25+ derives the SubjectKeyId of a CA certificate with RFC 7093 method 1: the leftmost
+  // 160 bits of SHA-256 over the subjectPublicKey bits. Peers treat the value as opaque.
+  const skid = (await crypto.subtle.digest("SHA-256", spki.subjectPublicKey)).slice(0, 20);
+
+  const now = Date.now();
+  const name = hashiCorpName();
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: derInteger(crypto.getRandomValues(new Uint8Array(16))), // [0, 2^128) like Go
+    signature: ecdsaWithSHA512,
+    issuer: name, // self-signed
+    subject: name,
+    // asn1-x509's Time picks UTCTime before 2050 and GeneralizedTime from 2050 on (RFC 5280),
+    // and drops milliseconds, as Go does.
+    validity: new Validity({
+      notBefore: new Date(now - NOT_BEFORE_SKEW_MS),
+      notAfter: new Date(now + LIFETIME_MS),
+    }),
+    subjectPublicKeyInfo: spki,
+    extensions: new Extensions([
+      extension(
+        id_ce_keyUsage,
+        true,
+        new KeyUsage(
+          KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment |
+            KeyUsageFlags.keyAgreement | KeyUsageFlags.keyCertSign,
+        ),
+      ),
+      // Go writes the EKUs in template order: go-plugin lists clientAuth first.
+      extension(
+        id_ce_extKeyUsage,
+        false,
+        new ExtendedKeyUsage([id_kp_clientAuth, id_kp_serverAuth]),
+      ),
+      // CA:TRUE with no pathLenConstraint: each side uses the peer's leaf as its only root.
+      extension(id_ce_basicConstraints, true, new BasicConstraints({ cA: true })),
+      extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(skid)),
+      extension(
+        id_ce_subjectAltName,
+        false,
+        new SubjectAlternativeName([new GeneralName({ dNSName: HOST })]),
+      ),
+    ]),
+  });
+
+  const tbsDer = AsnConvert.serialize(tbs);
+  const rawSignature = new Uint8Array(
+    await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-512" }, keys.privateKey, tbsDer),
+  );
+  // X.509 wants the DER ECDSA-Sig-Value, not WebCrypto's fixed-width r || s.
+  const signature = new ECDSASigValue({
+    r: derInteger(rawSignature.subarray(0, P521_SCALAR_BYTES)),
+    s: derInteger(rawSignature.subarray(P521_SCALAR_BYTES)),
+  });
+  // The serializer encodes `tbs` again; DER is deterministic, so these are the signed bytes.
+  const cert = new X509Certificate({
+    tbsCertificate: tbs,
+    signatureAlgorithm: ecdsaWithSHA512,
+    signatureValue: AsnConvert.serialize(signature),
+  });
+  const der = new Uint8Array(AsnConvert.serialize(cert));
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+  return { der, certPem: derToPem(der), keyPem: pemBlock("PRIVATE KEY", pkcs8) };
+}
+
+/**
+ * Encodes a certificate for handshake field 6: standard base64 without padding or newlines
+ * (Go's `base64.RawStdEncoding`).
+ */
+export function encodeHandshakeCert(der: Uint8Array): string {
+  return toBase64(der).replace(/=+$/, "");
+}
+
+/**
+ * Decodes handshake field 6 to DER. Accepts unpadded (what Go sends) or padded standard base64.
+ * Throws `TypeError` when the text is not base64 or does not decode to a DER SEQUENCE.
+ */
+export function decodeHandshakeCert(text: string): Uint8Array {
+  const padded = /=$/.test(text);
+  // Length rules: padded text comes in whole quads; unpadded text never leaves 1 spare char.
+  if (
+    !/^[A-Za-z0-9+/]+={0,2}$/.test(text) ||
+    (padded ? text.length % 4 !== 0 : text.length % 4 === 1)
+  ) {
+    throw new TypeError("handshake certificate is not standard base64");
+  }
+  const der = fromBase64(text);
+  if (der[0] !== 0x30) throw new TypeError("handshake certificate is not a DER SEQUENCE");
+  return der;
+}
+
+/** Wraps DER bytes in a PEM "CERTIFICATE" block (64-char lines, trailing newline). */
+export function derToPem(der: Uint8Array): string {
+  return pemBlock("CERTIFICATE", der);
+}
+
+/**
+ * Extracts the DER bytes of the first PEM "CERTIFICATE" block in `pem`.
+ * Throws `TypeError` if there is no such block or its body is not base64.
+ */
+export function pemToDer(pem: string): Uint8Array {
+  const match = /-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIFICATE-----/.exec(pem);
+  const body = match?.[1].replace(/\s+/g, "");
+  if (!body || !/^[A-Za-z0-9+/]+={0,2}$/.test(body) || body.length % 4 !== 0) {
+    throw new TypeError("no PEM CERTIFICATE block found");
+  }
+  return fromBase64(body);
+}
+
+/** `O=HashiCorp, CN=localhost`: one attribute per RDN, O first, PrintableString, as Go does. */
+function hashiCorpName(): Name {
+  const rdn = (type: string, value: string) =>
+    new RelativeDistinguishedName([
+      new AttributeTypeAndValue({ type, value: new AttributeValue({ printableString: value }) }),
+    ]);
+  return new Name([rdn(OID_ORGANIZATION, "HashiCorp"), rdn(OID_COMMON_NAME, HOST)]);
+}
+
+/** An X.509 extension whose value is the DER of `value`. */
+function extension(extnID: string, critical: boolean, value: unknown): Extension {
+  return new Extension({
+    extnID,
+    critical,
+    extnValue: new OctetString(AsnConvert.serialize(value)),
+  });
+}
+
+/**
+ * Big-endian unsigned bytes as the content of a positive DER INTEGER: leading zero bytes
+ * dropped (DER wants the minimal form), and a 0x00 prepended when the top bit is set, since
+ * INTEGER is two's complement and the value would otherwise read as negative.
+ */
+function derInteger(bytes: Uint8Array): ArrayBuffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const trimmed = bytes.subarray(start);
+  const out = new Uint8Array(trimmed.length + (trimmed[0] & 0x80 ? 1 : 0));
+  out.set(trimmed, out.length - trimmed.length);
+  return out.buffer;
+}
+
+function pemBlock(type: string, der: Uint8Array): string {
+  const lines = toBase64(der).match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${type}-----\n${lines.join("\n")}\n-----END ${type}-----\n`;
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** Decodes text already checked to be standard base64 (atob also accepts it unpadded). */
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
