@@ -1,0 +1,90 @@
+/**
+ * Write a host: {@link startPlugin} launches a plugin (plugwire, Go or Python), completes
+ * go-plugin's handshake, connects over gRPC, and hands back a {@link PluginClient} that
+ * dispenses typed clients and kills the plugin when done.
+ *
+ * @example A KV host
+ * ```ts ignore
+ * import { startPlugin } from "@plugwire/plugwire/host";
+ * import { KV } from "./gen/kv/kv_pb.ts";
+ *
+ * await using plugin = await startPlugin({
+ *   cmd: ["./kv-plugin"],
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: { kv: KV },
+ *   autoMtls: true,
+ * });
+ * const kv = plugin.dispense("kv");
+ * await kv.put({ key: "a", value: new TextEncoder().encode("1") });
+ * console.log(new TextDecoder().decode((await kv.get({ key: "a" })).value));
+ * ```
+ *
+ * @module
+ */
+
+import {
+  type HostPluginSet,
+  type PluginClient,
+  type StartOptions,
+  startPlugin as start,
+} from "./internal/client.ts";
+
+export type {
+  Dispensed,
+  HostPlugin,
+  HostPluginSet,
+  PluginCommand,
+  PluginConnection,
+  ReattachConfig,
+  StartOptions,
+} from "./internal/client.ts";
+export { PluginClient } from "./internal/client.ts";
+export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
+export type { Checksum } from "./internal/checksum.ts";
+export type {
+  CallOptions,
+  MethodClient,
+  ServiceClient,
+  ServiceRegistrar,
+} from "./internal/grpc.ts";
+export type { Network } from "./internal/handshake.ts";
+export type { LogLevel, LogRecord } from "./internal/hclog.ts";
+export type { LogSink, PluginLogRecord } from "./internal/logger.ts";
+export { consoleLogSink } from "./internal/logger.ts";
+export type { ExitStatus } from "./internal/runtime.ts";
+export type { HandshakeConfig } from "./internal/server.ts";
+export type { StdioSink } from "./internal/stdio.ts";
+export type { TlsConfig } from "./internal/tls.ts";
+export { PluginError, RpcError, Status } from "./internal/errors.ts";
+
+/**
+ * Starts a plugin and connects to it, or reattaches to a running one.
+ *
+ * It passes the magic cookie, the protocol versions of the host's plugin sets, the port range
+ * and (unless `skipHostEnv`) the host's environment; with `autoMtls` it generates a P-521
+ * certificate and speaks mutual TLS. Every failure is a {@link PluginError} with a `code`
+ * (`start-timeout`, `incompatible-app-version`, `exited-before-connect`, …) and, where it helps,
+ * the plugin's last stderr lines; a failed start leaves no process and no files behind.
+ *
+ * @param options The command, the handshake, the plugins and how to run them.
+ * @returns A connected client; kill it (or use `await using`) when done.
+ * @throws {PluginError} When the plugin cannot be started, handshaken or reached.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugwire/plugwire/host";
+ * import { Greeter } from "./gen/greeter/greeter_pb.ts";
+ *
+ * await using plugin = await startPlugin({
+ *   cmd: ["python3", "examples/greeter/plugin.py"],
+ *   handshake: { protocolVersion: 1, magicCookieKey: "GREETER_PLUGIN", magicCookieValue: "hello-from-pyplugin" },
+ *   plugins: { greeter: Greeter },
+ * });
+ * const { message } = await plugin.dispense("greeter").greet({ name: "deno" });
+ * ```
+ */
+export function startPlugin<P extends HostPluginSet>(
+  options: StartOptions<P>,
+): Promise<PluginClient<P>> {
+  return start(options);
+}

@@ -1,0 +1,206 @@
+/**
+ * go-plugin's GRPCBroker (protocol doc §5.5, non-multiplexed): extra gRPC connections between
+ * host and plugin, in either direction, negotiated over one `plugin.GRPCBroker/StartStream`
+ * stream of `ConnInfo` messages. The side that accepts opens a fresh listener and sends its
+ * address under a new id; the other side dials that id.
+ *
+ * @module
+ */
+
+import type { DescService, MessageInitShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { type ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
+import { PluginError } from "./errors.ts";
+import {
+  createServiceClient,
+  registrarFor,
+  type ServiceClient,
+  type ServiceRegistrar,
+} from "./grpc.ts";
+import type { Network } from "./handshake.ts";
+import { channelCredentials, serverCredentials, type TlsConfig } from "./tls.ts";
+import { bindServer, type BoundAddress, grpcTarget } from "./transport.ts";
+
+/** go-plugin waits this long for connection info, and keeps unclaimed info this long. */
+export const BROKER_WAIT_MS = 5000;
+
+/** A connection dialed through the broker. */
+export interface BrokerConnection {
+  /** A typed client for a service served at the other end. */
+  client<S extends DescService>(service: S): ServiceClient<S>;
+  /** Closes the connection. */
+  close(): void;
+}
+
+/** A server accepted through the broker. */
+export interface BrokerServer {
+  /** The id the other side dials. */
+  readonly id: number;
+  /** Stops serving and removes the socket file. */
+  close(): Promise<void>;
+}
+
+/** How this side's broker listens and dials. */
+export interface BrokerSettings {
+  network: Network;
+  /** Directory for brokered unix sockets. */
+  socketDir?: string;
+  tls?: TlsConfig;
+  grpcServerOptions?: grpc.ServerOptions;
+  grpcChannelOptions?: grpc.ChannelOptions;
+}
+
+/**
+ * One side of the broker. The host and the plugin each have one; ids are per side and start
+ * at 1, and an id sent by one side is only dialed by the other.
+ *
+ * @example A host serving a callback that the plugin dials
+ * ```ts ignore
+ * const id = await client.broker.serve((s) => s.add(AddHelper, { sum: ({ a, b }) => ({ r: a + b }) }));
+ * await counter.put({ addServer: id, key: "k", value: 1n });
+ * ```
+ */
+export class GrpcBroker {
+  #lastId = 0;
+  readonly #settings: BrokerSettings;
+  readonly #pending = new Map<number, { info: ConnInfo; expiry: ReturnType<typeof setTimeout> }>();
+  readonly #waiters = new Map<number, (info: ConnInfo) => void>();
+  readonly #servers = new Set<BrokerServer>();
+  readonly #connections = new Set<BrokerConnection>();
+  #send: ((info: MessageInitShape<typeof ConnInfoSchema>) => void) | undefined;
+  #closed = false;
+
+  /** @internal */
+  constructor(settings: BrokerSettings) {
+    this.#settings = settings;
+  }
+
+  /** The next id of this side (1, 2, …). */
+  nextId(): number {
+    return ++this.#lastId;
+  }
+
+  /**
+   * Connects the broker to its stream: `send` writes a ConnInfo to the other side, and
+   * `incoming` yields what the other side sends. Resolves when the stream ends.
+   * @internal
+   */
+  async attach(
+    send: (info: MessageInitShape<typeof ConnInfoSchema>) => void,
+    incoming: AsyncIterable<ConnInfo>,
+  ): Promise<void> {
+    this.#send = send;
+    try {
+      for await (const info of incoming) this.#receive(info);
+    } catch {
+      // The stream ends with the connection; dials then time out with a clear error.
+    }
+  }
+
+  #receive(info: ConnInfo): void {
+    const waiter = this.#waiters.get(info.serviceId);
+    if (waiter) {
+      this.#waiters.delete(info.serviceId);
+      waiter(info);
+      return;
+    }
+    // Like go-plugin: one slot per id, dropped if nobody dials it within 5 s.
+    if (this.#pending.has(info.serviceId)) return;
+    const expiry = setTimeout(() => this.#pending.delete(info.serviceId), BROKER_WAIT_MS);
+    this.#pending.set(info.serviceId, { info, expiry });
+  }
+
+  /**
+   * Serves services on a fresh listener under `id` and tells the other side where it is.
+   * Serving goes on until the broker (that is, the client or plugin) closes.
+   */
+  async acceptAndServe(
+    id: number,
+    register: (registrar: ServiceRegistrar<GrpcBroker>) => void,
+  ): Promise<BrokerServer> {
+    if (this.#closed) throw new PluginError("closed", "Cannot accept: the broker is closed");
+    if (!this.#send) {
+      throw new PluginError("broker", "Cannot accept: the other side has no broker stream");
+    }
+    const server = new grpc.Server(this.#settings.grpcServerOptions);
+    register(registrarFor(server, this));
+    let bound: BoundAddress;
+    try {
+      bound = await bindServer(server, serverCredentials(this.#settings.tls), {
+        network: this.#settings.network,
+        socketDir: this.#settings.socketDir,
+      });
+    } catch (cause) {
+      server.forceShutdown();
+      throw new PluginError("broker", `Cannot accept broker id ${id}: ${String(cause)}`, { cause });
+    }
+    const handle: BrokerServer = {
+      id,
+      close: async () => {
+        this.#servers.delete(handle);
+        server.forceShutdown();
+        await bound.cleanup();
+      },
+    };
+    this.#servers.add(handle);
+    this.#send({ serviceId: id, network: bound.network, address: bound.address });
+    return handle;
+  }
+
+  /** Takes the next id, serves on it, and returns the id for the other side to dial. */
+  async serve(register: (registrar: ServiceRegistrar<GrpcBroker>) => void): Promise<number> {
+    const id = this.nextId();
+    await this.acceptAndServe(id, register);
+    return id;
+  }
+
+  /** Dials the server the other side accepted under `id`, waiting up to 5 s for its address. */
+  async dial(id: number, options: { timeoutMs?: number } = {}): Promise<BrokerConnection> {
+    if (this.#closed) throw new PluginError("closed", "Cannot dial: the broker is closed");
+    const info = await this.#waitFor(id, options.timeoutMs ?? BROKER_WAIT_MS);
+    const network = info.network === "tcp" ? "tcp" : "unix";
+    const { credentials, options: tlsOptions } = channelCredentials(this.#settings.tls);
+    const client = new grpc.Client(grpcTarget(network, info.address), credentials, {
+      ...this.#settings.grpcChannelOptions,
+      ...tlsOptions,
+    });
+    const connection: BrokerConnection = {
+      client: (service) => createServiceClient(service, client),
+      close: () => {
+        this.#connections.delete(connection);
+        client.close();
+      },
+    };
+    this.#connections.add(connection);
+    return connection;
+  }
+
+  #waitFor(id: number, timeoutMs: number): Promise<ConnInfo> {
+    const pending = this.#pending.get(id);
+    if (pending) {
+      clearTimeout(pending.expiry);
+      this.#pending.delete(id);
+      return Promise.resolve(pending.info);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(id);
+        reject(new PluginError("broker", `timeout waiting for connection info (broker id ${id})`));
+      }, timeoutMs);
+      this.#waiters.set(id, (info) => {
+        clearTimeout(timer);
+        resolve(info);
+      });
+    });
+  }
+
+  /** Closes every brokered server and connection. Idempotent. @internal */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const { expiry } of this.#pending.values()) clearTimeout(expiry);
+    this.#pending.clear();
+    for (const connection of [...this.#connections]) connection.close();
+    await Promise.all([...this.#servers].map((s) => s.close()));
+  }
+}

@@ -1,0 +1,790 @@
+/**
+ * The host side: start a plugin process, read its handshake, connect over gRPC, and manage the
+ * process until it is killed (protocol doc §1, §4, §5, §6).
+ *
+ * @module
+ */
+
+import type { DescService } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { GRPCBroker } from "../gen/core/plugin/grpc_broker_pb.ts";
+import { GRPCController } from "../gen/core/plugin/grpc_controller_pb.ts";
+import { GRPCStdio } from "../gen/core/plugin/grpc_stdio_pb.ts";
+import { Health } from "../gen/core/grpc/health/v1/health_pb.ts";
+import { GrpcBroker } from "./broker.ts";
+import { type Checksum, verifyChecksum } from "./checksum.ts";
+import { handshakeDiagnostics } from "./diagnostics.ts";
+import { PluginError, type RpcError } from "./errors.ts";
+import { createServiceClient, type ServiceClient, toRpcError } from "./grpc.ts";
+import { type HandshakeInfo, type Network, parseHandshakeLine } from "./handshake.ts";
+import { StderrLineParser } from "./hclog.ts";
+import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
+import { consoleLogSink, type LogSink } from "./logger.ts";
+import { decodeHandshakeCert, derToPem, generateCertificate } from "./mtls.ts";
+import { AsyncQueue } from "./queue.ts";
+import {
+  baseName,
+  chgrp,
+  type ChildHandle,
+  chmod,
+  type ExitStatus,
+  getEnvAll,
+  makeTempDir,
+  onExit,
+  pidAlive,
+  removePath,
+  removePathSync,
+  resolveExecutable,
+  resolveGroup,
+  signalPid,
+  spawnProcess,
+} from "./runtime.ts";
+import { drainStdio, type StdioSink } from "./stdio.ts";
+import { channelCredentials, type TlsConfig } from "./tls.ts";
+import { grpcTarget } from "./transport.ts";
+import type { HandshakeConfig } from "./server.ts";
+
+/**
+ * A plugin as the host sees it: a protobuf-es service descriptor (dispensed as a typed client)
+ * or a function that builds any client object from the connection (go-plugin's GRPCClient).
+ */
+export type HostPlugin = DescService | ((connection: PluginConnection) => unknown);
+
+/** Host plugins by name. Names are local: only service names cross the wire. */
+export type HostPluginSet = Record<string, HostPlugin>;
+
+/** What `dispense()` returns for a host plugin. */
+export type Dispensed<P> = P extends DescService ? ServiceClient<P>
+  : P extends (connection: PluginConnection) => infer T ? T
+  : never;
+
+/** The connection a client factory builds on. */
+export interface PluginConnection {
+  /** A typed client for any service of the plugin. */
+  client<S extends DescService>(service: S): ServiceClient<S>;
+  /** The host side of the broker. */
+  readonly broker: GrpcBroker;
+}
+
+/** How to start the plugin. */
+export interface PluginCommand {
+  /** The executable (a path, or a name looked up on PATH). */
+  path: string;
+  /** Its arguments. */
+  args?: string[];
+}
+
+/**
+ * What a host needs to reconnect to a running plugin from another process. JSON-serialisable.
+ * Unlike go-plugin's, it carries the certificates of an AutoMTLS session, so a reattached host
+ * keeps using mutual TLS.
+ */
+export interface ReattachConfig {
+  /** Always `grpc`. */
+  protocol: "grpc";
+  /** The negotiated application protocol version. */
+  protocolVersion: number;
+  network: Network;
+  /** Socket path or `host:port`. */
+  address: string;
+  /** The plugin's process id. */
+  pid: number;
+  /** With mutual TLS: the host's certificate and key and the plugin's certificate (PEM). */
+  tls?: TlsConfig;
+  /** A directory the first host made for the plugin's sockets, removed by whoever kills it. */
+  socketDir?: string;
+}
+
+/** Options of {@link startPlugin}. Exactly one of `cmd` and `reattach`. */
+export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
+  /** The plugin executable and its arguments: `["./kv-plugin", "--flag"]` or an object. */
+  cmd?: string[] | PluginCommand;
+  /** Reconnect to a running plugin instead of starting one. */
+  reattach?: ReattachConfig;
+  /** Must match the plugin's. */
+  handshake: HandshakeConfig;
+  /** The plugins of `handshake.protocolVersion`. */
+  plugins?: P;
+  /** Plugin sets by version, to negotiate across versions. */
+  versionedPlugins?: Record<number, P>;
+  /** Extra environment for the plugin (after the host's, before the protocol's variables). */
+  env?: Record<string, string>;
+  /** Do not pass the host's environment to the plugin. @default {false} */
+  skipHostEnv?: boolean;
+  /** Working directory of the plugin. */
+  cwd?: string;
+  /** `inherit` passes the host's stdin (go-plugin does); `null` gives none. @default {"inherit"} */
+  stdin?: "inherit" | "null";
+  /** How long the plugin may take to print its handshake line. @default {60000} */
+  startTimeoutMs?: number;
+  /** How long each step of `kill()` waits for the plugin to exit. @default {2000} */
+  killGraceMs?: number;
+  /** Port range for TCP plugins (`PLUGIN_MIN_PORT`/`PLUGIN_MAX_PORT`). @default {10000} */
+  minPort?: number;
+  /** @default {25000} */
+  maxPort?: number;
+  /** Where the plugin's sockets go (a fresh private directory inside it). @default {os temp dir} */
+  unixSocketDir?: string;
+  /** A group (name or gid) that may connect to the plugin's sockets (mode 0660). */
+  unixSocketGroup?: string;
+  /** Generate certificates and speak mutual TLS (go-plugin's AutoMTLS). @default {false} */
+  autoMtls?: boolean;
+  /**
+   * Accept a plugin that answers an AutoMTLS request without a certificate, and talk plaintext.
+   * Off by default: without it such a plugin is refused with `tls-required`.
+   * @default {false}
+   */
+  allowPlaintextFallback?: boolean;
+  /** Manual TLS (go-plugin's TLSConfig); ignored with `autoMtls`. */
+  tls?: TlsConfig;
+  /** Refuse to start an executable whose digest differs. */
+  checksum?: Checksum;
+  /** The plugin's name in log records. @default {basename of the executable} */
+  name?: string;
+  /** Receives the plugin's log records (default: text lines on stderr, info and above). */
+  logger?: LogSink;
+  /** Receives every raw stderr line of the plugin, with its "\n" (go-plugin's `Stderr`). */
+  stderr?: (line: string) => void;
+  /** Receives the plugin's streamed stdout (GRPCStdio). @default {discard} */
+  syncStdout?: StdioSink;
+  /** Receives the plugin's streamed stderr (GRPCStdio). @default {discard} */
+  syncStderr?: StdioSink;
+  /** Aborts the start: the plugin is killed and `startPlugin` rejects. */
+  signal?: AbortSignal;
+  /** grpc-js channel options for the connection to the plugin. */
+  grpcChannelOptions?: grpc.ChannelOptions;
+}
+
+const STDERR_TAIL_LINES = 20;
+/** go-plugin's bufio.Scanner stops at 64 KiB lines; a longer first line is not a handshake. */
+const MAX_HANDSHAKE_LINE = 64 * 1024;
+
+/** Every live child, so an exiting host can take its plugins down with it. */
+const liveChildren = new Set<{ child: ChildHandle; socketDir?: string }>();
+let exitHookInstalled = false;
+function trackChild(entry: { child: ChildHandle; socketDir?: string }): () => void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    onExit(() => {
+      for (const { child, socketDir } of liveChildren) {
+        child.kill("SIGKILL");
+        if (socketDir) removePathSync(socketDir);
+      }
+    });
+  }
+  liveChildren.add(entry);
+  return () => liveChildren.delete(entry);
+}
+
+function splitLines(onLine: (line: string) => void): {
+  push(chunk: Uint8Array): void;
+  flush(): void;
+} {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return {
+    push(chunk) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let newline: number;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        onLine(buffer.slice(0, newline + 1));
+        buffer = buffer.slice(newline + 1);
+      }
+    },
+    flush() {
+      buffer += decoder.decode();
+      if (buffer) onLine(buffer);
+      buffer = "";
+    },
+  };
+}
+
+function validate(options: StartOptions): void {
+  if ((options.cmd === undefined) === (options.reattach === undefined)) {
+    throw new PluginError("misconfigured", "exactly one of cmd or reattach must be set");
+  }
+  if (options.reattach && options.checksum) {
+    throw new PluginError("misconfigured", "only one of Reattach or SecureConfig can be set");
+  }
+  if (!options.plugins && !options.versionedPlugins) {
+    throw new PluginError("misconfigured", "give plugins or versionedPlugins");
+  }
+  const h = options.handshake;
+  if (!h.magicCookieKey || !h.magicCookieValue) {
+    throw new PluginError(
+      "misconfigured",
+      "handshake needs a magicCookieKey and a magicCookieValue",
+    );
+  }
+}
+
+function hostPluginSets<P extends HostPluginSet>(options: StartOptions<P>): Map<number, P> {
+  const sets = new Map<number, P>();
+  for (const [v, set] of Object.entries(options.versionedPlugins ?? {})) sets.set(Number(v), set);
+  if (options.plugins && !sets.has(options.handshake.protocolVersion)) {
+    sets.set(options.handshake.protocolVersion, options.plugins);
+  }
+  return sets;
+}
+
+/**
+ * A running plugin, connected. Dispense typed clients from it; kill it when done (or let
+ * `await using` do it).
+ */
+export class PluginClient<P extends HostPluginSet = HostPluginSet> {
+  /** The negotiated application protocol version. */
+  readonly protocolVersion: number;
+  /** `unix` or `tcp`. */
+  readonly network: Network;
+  /** Socket path or `host:port`. */
+  readonly address: string;
+  /** The plugin's process id. */
+  readonly pid: number;
+  /** The plugin's name in logs. */
+  readonly name: string;
+  /** The host side of the broker: serve callbacks for the plugin, dial the plugin's servers. */
+  readonly broker: GrpcBroker;
+  /** Settles with the exit status when the plugin process exits. */
+  readonly exited: Promise<ExitStatus>;
+
+  readonly #plugins: P;
+  readonly #grpc: grpc.Client;
+  readonly #tls: TlsConfig | undefined;
+  readonly #child: ChildHandle | undefined;
+  readonly #socketDir: string | undefined;
+  readonly #killGraceMs: number;
+  readonly #lifetime = new AbortController();
+  readonly #dispensed = new Map<string, unknown>();
+  readonly #untrack: () => void;
+  #hasExited = false;
+  #killing: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #reattached: boolean;
+
+  /** @internal Use {@link startPlugin}. */
+  constructor(init: {
+    info: HandshakeInfo;
+    plugins: P;
+    grpc: grpc.Client;
+    tls?: TlsConfig;
+    broker: GrpcBroker;
+    name: string;
+    pid: number;
+    child?: ChildHandle;
+    exited: Promise<ExitStatus>;
+    socketDir?: string;
+    killGraceMs: number;
+    untrack: () => void;
+    reattached: boolean;
+  }) {
+    this.protocolVersion = init.info.appVersion;
+    this.network = init.info.network;
+    this.address = init.info.address;
+    this.pid = init.pid;
+    this.name = init.name;
+    this.broker = init.broker;
+    this.#plugins = init.plugins;
+    this.#grpc = init.grpc;
+    this.#tls = init.tls;
+    this.#child = init.child;
+    this.#socketDir = init.socketDir;
+    this.#killGraceMs = init.killGraceMs;
+    this.#untrack = init.untrack;
+    this.#reattached = init.reattached;
+    this.exited = init.exited.then((status) => {
+      this.#hasExited = true;
+      void this.#close();
+      return status;
+    });
+  }
+
+  /** True once the plugin process has exited. */
+  get hasExited(): boolean {
+    return this.#hasExited;
+  }
+
+  /** The abort signal of this client's life: aborted when it is killed or the plugin exits. */
+  get signal(): AbortSignal {
+    return this.#lifetime.signal;
+  }
+
+  /** A typed client for any service of the plugin, by descriptor. */
+  client<S extends DescService>(service: S): ServiceClient<S> {
+    return createServiceClient(service, this.#grpc);
+  }
+
+  /**
+   * The client of the named plugin of the negotiated version. Throws `unknown-plugin` for a
+   * name the host's plugin set lacks.
+   */
+  dispense<K extends keyof P & string>(name: K): Dispensed<P[K]> {
+    if (this.#dispensed.has(name)) return this.#dispensed.get(name) as Dispensed<P[K]>;
+    const plugin = this.#plugins[name];
+    if (plugin === undefined) {
+      throw new PluginError("unknown-plugin", `unknown plugin type: ${name}`);
+    }
+    const client = typeof plugin === "function"
+      ? plugin({ client: (service) => this.client(service), broker: this.broker })
+      : this.client(plugin);
+    this.#dispensed.set(name, client);
+    return client as Dispensed<P[K]>;
+  }
+
+  /** Checks that the plugin answers (a health check of service `plugin`). Throws an RpcError. */
+  async ping(options: { timeoutMs?: number } = {}): Promise<void> {
+    const health = this.client(Health);
+    await health.check({ service: PLUGIN_HEALTH_SERVICE }, {
+      timeoutMs: options.timeoutMs ?? 5000,
+    });
+  }
+
+  /** What another host process needs to reattach to this plugin. */
+  reattachConfig(): ReattachConfig {
+    const config: ReattachConfig = {
+      protocol: "grpc",
+      protocolVersion: this.protocolVersion,
+      network: this.network,
+      address: this.address,
+      pid: this.pid,
+    };
+    if (this.#tls) config.tls = { ...this.#tls };
+    if (this.#socketDir) config.socketDir = this.#socketDir;
+    return config;
+  }
+
+  /**
+   * Stops the plugin: asks it to shut down over gRPC, waits `killGraceMs`, then sends SIGTERM,
+   * waits again, then SIGKILL. Removes its socket directory. Idempotent; safe after the plugin
+   * has exited.
+   */
+  kill(): Promise<void> {
+    this.#killing ??= this.#kill();
+    return this.#killing;
+  }
+
+  async #kill(): Promise<void> {
+    if (!this.#hasExited) {
+      let answered = false;
+      try {
+        await this.client(GRPCController).shutdown({}, { timeoutMs: this.#killGraceMs });
+        answered = true;
+      } catch (err) {
+        // grpc-go's hard stop often kills its own reply: UNAVAILABLE still means "stopping".
+        answered = (toRpcError(err) as RpcError).code === 14;
+      }
+      if (!(await this.#waitExit(this.#killGraceMs))) {
+        if (this.#child) {
+          this.#child.kill("SIGTERM");
+          if (!(await this.#waitExit(this.#killGraceMs))) {
+            this.#child.kill("SIGKILL");
+            await this.exited;
+          }
+        } else if (answered || (await this.#answers())) {
+          // Reattached: only signal the pid when the plugin still answers at its address, so a
+          // reused pid is never hit.
+          signalPid(this.pid, "SIGTERM");
+          if (!(await this.#waitExit(this.#killGraceMs)) && (await this.#answers())) {
+            signalPid(this.pid, "SIGKILL");
+            await this.#waitExit(this.#killGraceMs);
+          }
+        }
+      }
+    }
+    await this.#close();
+    if (this.#socketDir) await removePath(this.#socketDir);
+  }
+
+  async #answers(): Promise<boolean> {
+    try {
+      await this.ping({ timeoutMs: 500 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #waitExit(ms: number): Promise<boolean> {
+    if (this.#hasExited) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const result = await Promise.race([this.exited.then(() => true as const), timeout]);
+    clearTimeout(timer);
+    return result;
+  }
+
+  /**
+   * Disconnects without stopping the plugin (for a handoff to another host through
+   * {@link PluginClient.reattachConfig}).
+   */
+  async close(): Promise<void> {
+    this.#reattached = true;
+    await this.#close();
+  }
+
+  #close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#lifetime.abort();
+      this.#untrack();
+      await this.broker.close();
+      this.#grpc.close();
+      if (this.#hasExited && !this.#reattached && this.#socketDir) {
+        await removePath(this.#socketDir);
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** Kills the plugin (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill();
+  }
+}
+
+function waitForReady(client: grpc.Client, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.waitForReady(Date.now() + timeoutMs, (err) => err ? reject(err) : resolve());
+  });
+}
+
+async function connect<P extends HostPluginSet>(
+  info: HandshakeInfo,
+  plugins: P,
+  tls: TlsConfig | undefined,
+  options: StartOptions<P>,
+  extra: {
+    name: string;
+    pid: number;
+    child?: ChildHandle;
+    exited: Promise<ExitStatus>;
+    socketDir?: string;
+    untrack: () => void;
+    reattached: boolean;
+  },
+): Promise<PluginClient<P>> {
+  const { credentials, options: tlsOptions } = channelCredentials(tls);
+  const grpcClient = new grpc.Client(grpcTarget(info.network, info.address), credentials, {
+    // go-plugin lifts the message size limits on its client to MaxInt32.
+    "grpc.max_receive_message_length": -1,
+    "grpc.max_send_message_length": -1,
+    ...options.grpcChannelOptions,
+    ...tlsOptions,
+  });
+  try {
+    await waitForReady(grpcClient, Math.min(options.startTimeoutMs ?? 60_000, 10_000));
+  } catch (cause) {
+    grpcClient.close();
+    throw new PluginError(
+      "connection-failed",
+      `Cannot connect to plugin ${JSON.stringify(extra.name)} at ${info.network}:${info.address}` +
+        (tls ? " over mutual TLS" : "") + `: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  const broker = new GrpcBroker({
+    network: info.network,
+    socketDir: extra.socketDir,
+    tls,
+    grpcChannelOptions: options.grpcChannelOptions,
+  });
+  const client = new PluginClient<P>({
+    info,
+    plugins,
+    grpc: grpcClient,
+    tls,
+    broker,
+    killGraceMs: options.killGraceMs ?? 2000,
+    ...extra,
+  });
+
+  // Like go-plugin's newGRPCClient: open the broker stream and the stdio stream right away, for
+  // the plugin's whole life. A plugin without them still works: their errors are ignored.
+  const outgoing = new AsyncQueue<Parameters<Parameters<GrpcBroker["attach"]>[0]>[0]>();
+  const brokerStream = client.client(GRPCBroker).startStream(outgoing, { signal: client.signal });
+  void broker.attach((info) => outgoing.push(info), brokerStream).finally(() => outgoing.end());
+  const discard = () => {};
+  void drainStdio(
+    client.client(GRPCStdio),
+    { stdout: options.syncStdout ?? discard, stderr: options.syncStderr ?? discard },
+    client.signal,
+    () => {},
+  );
+  return client;
+}
+
+/**
+ * Starts a plugin (or reattaches to one), completes the handshake and connects.
+ * Any failure kills the process and removes what was created before the error is thrown.
+ */
+export async function startPlugin<P extends HostPluginSet>(
+  options: StartOptions<P>,
+): Promise<PluginClient<P>> {
+  validate(options);
+  const sets = hostPluginSets(options);
+  if (options.reattach) return await reattach(options, sets);
+
+  const cmd = Array.isArray(options.cmd)
+    ? { path: options.cmd[0], args: options.cmd.slice(1) }
+    : options.cmd!;
+  if (!cmd.path) throw new PluginError("misconfigured", "cmd needs an executable");
+  const path = resolveExecutable(cmd.path);
+  const name = options.name ?? baseName(cmd.path);
+  if (options.checksum) await verifyChecksum(path, options.checksum);
+
+  // Protocol variables come last, so neither the host's environment nor `env` can break them.
+  const env: Record<string, string> = {
+    ...(options.skipHostEnv ? {} : getEnvAll()),
+    ...options.env,
+    [options.handshake.magicCookieKey]: options.handshake.magicCookieValue,
+    PLUGIN_MIN_PORT: String(options.minPort ?? 10000),
+    PLUGIN_MAX_PORT: String(options.maxPort ?? 25000),
+    PLUGIN_PROTOCOL_VERSIONS: [...sets.keys()].join(","),
+  };
+  let hostCert: Awaited<ReturnType<typeof generateCertificate>> | undefined;
+  if (options.autoMtls) {
+    hostCert = await generateCertificate();
+    env.PLUGIN_CLIENT_CERT = hostCert.certPem;
+  } else {
+    delete env.PLUGIN_CLIENT_CERT;
+  }
+
+  // A private directory for the plugin's sockets: killing the client removes it whole, even
+  // when the plugin was SIGKILLed and could not remove its own socket files.
+  const socketDir = await makeTempDir("plugwire-", options.unixSocketDir);
+  env.PLUGIN_UNIX_SOCKET_DIR = socketDir;
+  let child: ChildHandle | undefined;
+  let untrack = () => {};
+  const failures: Array<() => Promise<void> | void> = [() => removePath(socketDir)];
+  const fail = async (err: unknown): Promise<never> => {
+    child?.kill("SIGKILL");
+    if (child) await child.exited;
+    untrack();
+    for (const undo of failures) await undo();
+    throw err;
+  };
+
+  try {
+    if (options.unixSocketGroup) {
+      await chgrp(socketDir, await resolveGroup(options.unixSocketGroup));
+      await chmod(socketDir, 0o770);
+      env.PLUGIN_UNIX_SOCKET_GROUP = options.unixSocketGroup;
+    }
+    try {
+      child = await spawnProcess(path, cmd.args ?? [], {
+        env,
+        cwd: options.cwd,
+        stdin: options.stdin ?? "inherit",
+      });
+    } catch (cause) {
+      throw new PluginError(
+        "exited-before-connect",
+        `Cannot start plugin ${JSON.stringify(name)}: ${(cause as Error).message}`,
+        { cause, path },
+      );
+    }
+  } catch (err) {
+    return await fail(err);
+  }
+  untrack = trackChild({ child, socketDir });
+
+  // stderr: every line to the raw sink, parsed into a record for the logger, and kept in a
+  // short tail for error messages.
+  const logger = options.logger ?? consoleLogSink("info");
+  const parser = new StderrLineParser();
+  const tail: string[] = [];
+  let stderrEnded!: () => void;
+  const stderrDone = new Promise<void>((resolve) => (stderrEnded = resolve));
+  const stderrLines = splitLines((line) => {
+    options.stderr?.(line);
+    const record = parser.parse(line);
+    tail.push(record.raw);
+    if (tail.length > STDERR_TAIL_LINES) tail.shift();
+    try {
+      logger({ ...record, plugin: name });
+    } catch {
+      // A faulty sink must not take the host down.
+    }
+  });
+  child.stderr.onData((chunk) => stderrLines.push(chunk));
+  child.stderr.onEnd(() => {
+    stderrLines.flush();
+    stderrEnded();
+  });
+
+  // stdout: the first line is the handshake; everything after it is read and discarded, so a
+  // plugin printing to its real stdout never blocks on a full pipe.
+  let firstLine: ((line: string, eof: boolean) => void) | undefined;
+  const lineReady = new Promise<{ line: string; eof: boolean }>((resolve) => {
+    firstLine = (line, eof) => resolve({ line, eof });
+  });
+  let stdoutBuffer = "";
+  const decoder = new TextDecoder();
+  child.stdout.onData((chunk) => {
+    if (!firstLine) return;
+    stdoutBuffer += decoder.decode(chunk, { stream: true });
+    const newline = stdoutBuffer.indexOf("\n");
+    if (newline >= 0 || stdoutBuffer.length > MAX_HANDSHAKE_LINE) {
+      const deliver = firstLine;
+      firstLine = undefined;
+      deliver(newline >= 0 ? stdoutBuffer.slice(0, newline) : stdoutBuffer, false);
+      stdoutBuffer = "";
+    }
+  });
+  child.stdout.onEnd(() => {
+    const deliver = firstLine;
+    firstLine = undefined;
+    deliver?.(stdoutBuffer, true);
+  });
+
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const outcome = await Promise.race([
+    lineReady.then((r) => ({ kind: "line" as const, ...r })),
+    child.exited.then((status) => ({ kind: "exit" as const, status })),
+    new Promise<{ kind: "timeout" }>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: "timeout" }), startTimeoutMs);
+    }),
+    new Promise<{ kind: "abort" }>((resolve) => {
+      if (!options.signal) return;
+      onAbort = () => resolve({ kind: "abort" });
+      if (options.signal.aborted) onAbort();
+      else options.signal.addEventListener("abort", onAbort, { once: true });
+    }),
+  ]);
+  clearTimeout(timer);
+  if (onAbort) options.signal?.removeEventListener("abort", onAbort);
+
+  if (outcome.kind === "timeout") {
+    return await fail(
+      new PluginError(
+        "start-timeout",
+        `timeout while waiting for plugin to start: ${JSON.stringify(name)} printed no ` +
+          `handshake line within ${startTimeoutMs} ms`,
+        { path, stderrTail: [...tail] },
+      ),
+    );
+  }
+  if (outcome.kind === "abort") {
+    return await fail(
+      new PluginError("closed", `Starting plugin ${JSON.stringify(name)} was aborted`, {
+        cause: options.signal?.reason,
+        path,
+      }),
+    );
+  }
+  if (outcome.kind === "exit" || (outcome.kind === "line" && outcome.eof && !outcome.line)) {
+    // Let stderr finish so the tail holds the plugin's last words.
+    const status = await child.exited;
+    await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 200))]);
+    const how = status.signal ? `signal ${status.signal}` : `status ${status.code}`;
+    return await fail(
+      new PluginError(
+        "exited-before-connect",
+        `plugin exited before we could connect: ${JSON.stringify(name)} ended with ${how}` +
+          (tail.length ? `; its last stderr lines:\n  ${tail.join("\n  ")}` : ""),
+        { path, stderrTail: [...tail] },
+      ),
+    );
+  }
+
+  let info: HandshakeInfo;
+  try {
+    info = parseHandshakeLine(outcome.line, {
+      hostVersions: [...sets.keys()],
+      eof: outcome.eof,
+      decodeCert: decodeHandshakeCert,
+      diagnostics: await handshakeDiagnostics(path),
+    });
+  } catch (err) {
+    if (err instanceof PluginError) {
+      return await fail(
+        new PluginError(err.code, err.message, { path, stderrTail: [...tail], cause: err.cause }),
+      );
+    }
+    return await fail(err);
+  }
+
+  let tls: TlsConfig | undefined = options.tls;
+  if (hostCert) {
+    if (info.serverCert) {
+      tls = { cert: hostCert.certPem, key: hostCert.keyPem, ca: derToPem(info.serverCert) };
+    } else if (options.allowPlaintextFallback) {
+      tls = undefined;
+    } else {
+      return await fail(
+        new PluginError(
+          "tls-required",
+          `plugin ${JSON.stringify(name)} did not return a certificate although the host asked ` +
+            "for AutoMTLS; refusing to fall back to plaintext (set allowPlaintextFallback to " +
+            "accept, or upgrade the plugin)",
+          { path },
+        ),
+      );
+    }
+  }
+
+  try {
+    return await connect(info, sets.get(info.appVersion)!, tls, options, {
+      name,
+      pid: child.pid,
+      child,
+      exited: child.exited,
+      socketDir,
+      untrack,
+      reattached: false,
+    });
+  } catch (err) {
+    return await fail(err);
+  }
+}
+
+async function reattach<P extends HostPluginSet>(
+  options: StartOptions<P>,
+  sets: Map<number, P>,
+): Promise<PluginClient<P>> {
+  const config = options.reattach!;
+  const plugins = sets.get(config.protocolVersion);
+  if (!plugins) {
+    throw new PluginError(
+      "incompatible-app-version",
+      `incompatible API version with plugin. Plugin version: ${config.protocolVersion}, ` +
+        `Client versions: [${[...sets.keys()].join(" ")}]`,
+    );
+  }
+  const name = options.name ?? `pid ${config.pid}`;
+  if (!pidAlive(config.pid)) {
+    throw new PluginError("process-not-found", "reattachment process not found", {});
+  }
+  // go-plugin polls the pid every second to notice the plugin's exit.
+  let poll: ReturnType<typeof setInterval> | undefined;
+  const exited = new Promise<ExitStatus>((resolve) => {
+    poll = setInterval(() => {
+      if (!pidAlive(config.pid)) {
+        clearInterval(poll);
+        resolve({ code: null, signal: null });
+      }
+    }, 1000);
+  });
+  const info: HandshakeInfo = {
+    coreVersion: 1,
+    appVersion: config.protocolVersion,
+    network: config.network,
+    address: config.address,
+    protocol: "grpc",
+  };
+  let client: PluginClient<P>;
+  try {
+    client = await connect(info, plugins, config.tls ?? options.tls, options, {
+      name,
+      pid: config.pid,
+      exited,
+      socketDir: config.socketDir,
+      untrack: () => clearInterval(poll),
+      reattached: true,
+    });
+  } catch (cause) {
+    clearInterval(poll);
+    throw new PluginError("process-not-found", "reattachment process not found", { cause });
+  }
+  return client;
+}

@@ -1,0 +1,164 @@
+/**
+ * The errors plugwire throws: one {@link PluginError} class with a code per failure that
+ * go-plugin names, and {@link RpcError} for a failed call. Messages keep go-plugin's wording
+ * where users know it (so they can search for it) and add what to do next.
+ *
+ * @module
+ */
+
+/**
+ * What went wrong, as a stable string a caller can switch on.
+ *
+ * - `misconfigured`: the options given to `serve()` or `startPlugin()` cannot work together.
+ * - `unrecognized-handshake`: the plugin's first stdout line is not a handshake line.
+ * - `incompatible-core-version`: the plugin speaks another core protocol version.
+ * - `incompatible-app-version`: no application protocol version in common.
+ * - `unknown-network`: the handshake names a network other than `unix` or `tcp`.
+ * - `unsupported-protocol`: the plugin speaks `netrpc` (or another protocol) instead of `grpc`.
+ * - `start-timeout`: no handshake line within `startTimeoutMs`.
+ * - `exited-before-connect`: the plugin exited before printing its handshake line.
+ * - `checksum-mismatch`: the plugin executable does not match the expected checksum.
+ * - `process-not-found`: a reattach configuration points at nothing that answers.
+ * - `broker-mux-unsupported`: the host asked for a multiplexed broker the plugin lacks.
+ * - `tls-required`: the host asked for mTLS and the plugin answered without a certificate.
+ * - `bad-certificate`: a certificate in the handshake or the options cannot be used.
+ * - `unknown-plugin`: `dispense()` was asked for a name the negotiated plugin set lacks.
+ * - `connection-failed`: the plugin's address did not accept a gRPC connection.
+ * - `closed`: the client was killed or the plugin has exited.
+ * - `broker`: a broker connection could not be made.
+ */
+export type PluginErrorCode =
+  | "misconfigured"
+  | "unrecognized-handshake"
+  | "incompatible-core-version"
+  | "incompatible-app-version"
+  | "unknown-network"
+  | "unsupported-protocol"
+  | "start-timeout"
+  | "exited-before-connect"
+  | "checksum-mismatch"
+  | "process-not-found"
+  | "broker-mux-unsupported"
+  | "tls-required"
+  | "bad-certificate"
+  | "unknown-plugin"
+  | "connection-failed"
+  | "closed"
+  | "broker";
+
+/** Options of a {@link PluginError}. */
+export interface PluginErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+  /** The last lines the plugin wrote to stderr, when they help explain the failure. */
+  stderrTail?: string[];
+  /** The plugin executable, when known. */
+  path?: string;
+}
+
+/**
+ * A failure to start, reach or talk to a plugin, with a {@link PluginErrorCode}.
+ *
+ * @example Telling a version mismatch from other failures
+ * ```ts
+ * import { PluginError } from "@plugwire/plugwire";
+ *
+ * const err = new PluginError("incompatible-app-version", "incompatible API version with plugin");
+ * if (err instanceof PluginError && err.code === "incompatible-app-version") {
+ *   console.assert(err.name === "PluginError");
+ * }
+ * ```
+ */
+export class PluginError extends Error {
+  /** What went wrong. */
+  readonly code: PluginErrorCode;
+  /** The last lines the plugin wrote to stderr, oldest first (empty when not relevant). */
+  readonly stderrTail: string[];
+  /** The plugin executable, when known. */
+  readonly path?: string;
+
+  /**
+   * Creates an error.
+   *
+   * @param code What went wrong.
+   * @param message A sentence saying what happened and what to do.
+   * @param options Cause and diagnostics.
+   */
+  constructor(code: PluginErrorCode, message: string, options: PluginErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "PluginError";
+    this.code = code;
+    this.stderrTail = options.stderrTail ?? [];
+    if (options.path !== undefined) this.path = options.path;
+  }
+}
+
+/**
+ * gRPC status codes, by name (the numbers are the wire's).
+ *
+ * @example
+ * ```ts
+ * import { Status } from "@plugwire/plugwire";
+ * console.assert(Status.UNAVAILABLE === 14);
+ * ```
+ */
+export const Status = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** A gRPC status code number (see {@link Status}). */
+export type StatusCode = typeof Status[keyof typeof Status];
+
+const statusNames: Record<number, string> = Object.fromEntries(
+  Object.entries(Status).map(([name, code]) => [code, name]),
+);
+
+/**
+ * A gRPC call that ended with a status other than OK. Plugin implementations throw it to
+ * choose the status the caller sees; any other error thrown by an implementation reaches the
+ * caller as `UNKNOWN`, as in grpc-go.
+ *
+ * @example Rejecting a request from a plugin method
+ * ```ts
+ * import { RpcError, Status } from "@plugwire/plugwire";
+ *
+ * const err = new RpcError(Status.NOT_FOUND, "no such key: a");
+ * console.assert(err.message === "NOT_FOUND: no such key: a");
+ * ```
+ */
+export class RpcError extends Error {
+  /** The gRPC status code. */
+  readonly code: StatusCode;
+  /** The status message sent by the peer. */
+  readonly details: string;
+
+  /**
+   * Creates an error.
+   *
+   * @param code The gRPC status code.
+   * @param details The status message.
+   * @param options The underlying error, if any.
+   */
+  constructor(code: StatusCode, details: string, options?: { cause?: unknown }) {
+    super(`${statusNames[code] ?? code}: ${details}`, options);
+    this.name = "RpcError";
+    this.code = code;
+    this.details = details;
+  }
+}

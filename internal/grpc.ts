@@ -1,0 +1,442 @@
+/**
+ * The bridge between protobuf-es service descriptors and @grpc/grpc-js: a grpc-js service
+ * definition from a descriptor, server handlers from a typed implementation, and a typed client
+ * whose calls read like local method calls. Both sides map failures into {@link RpcError}.
+ *
+ * @module
+ */
+
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { RpcError, Status, type StatusCode } from "./errors.ts";
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** What a plugin method receives besides its request. */
+export interface CallContext<B = unknown> {
+  /** Aborted when the caller cancels or the deadline passes. */
+  signal: AbortSignal;
+  /** The request metadata (headers), lower-case keys. */
+  metadata: Record<string, string>;
+  /** The broker of this plugin connection, for callbacks to the host. */
+  broker: B;
+}
+
+/** Options of one call from a client. */
+export interface CallOptions {
+  /** Cancels the call. */
+  signal?: AbortSignal;
+  /** A deadline for the call, in milliseconds from now. */
+  timeoutMs?: number;
+  /** Request metadata (headers). */
+  metadata?: Record<string, string>;
+}
+
+type Unary<I extends DescMessage, O extends DescMessage> = {
+  methodKind: "unary";
+  input: I;
+  output: O;
+};
+type ServerStreaming<I extends DescMessage, O extends DescMessage> = {
+  methodKind: "server_streaming";
+  input: I;
+  output: O;
+};
+type ClientStreaming<I extends DescMessage, O extends DescMessage> = {
+  methodKind: "client_streaming";
+  input: I;
+  output: O;
+};
+type BidiStreaming<I extends DescMessage, O extends DescMessage> = {
+  methodKind: "bidi_streaming";
+  input: I;
+  output: O;
+};
+
+/** The implementation of one method on the serving side. */
+export type MethodImpl<M, B = unknown> = M extends Unary<infer I, infer O>
+  ? (request: MessageShape<I>, ctx: CallContext<B>) => MaybePromise<MessageInitShape<O>>
+  : M extends ServerStreaming<infer I, infer O>
+    ? (request: MessageShape<I>, ctx: CallContext<B>) => AsyncIterable<MessageInitShape<O>>
+  : M extends ClientStreaming<infer I, infer O> ? (
+      requests: AsyncIterable<MessageShape<I>>,
+      ctx: CallContext<B>,
+    ) => MaybePromise<MessageInitShape<O>>
+  : M extends BidiStreaming<infer I, infer O> ? (
+      requests: AsyncIterable<MessageShape<I>>,
+      ctx: CallContext<B>,
+    ) => AsyncIterable<MessageInitShape<O>>
+  : never;
+
+/** The implementation of a service: one function per method, by its camelCase name. */
+export type ServiceImpl<S extends DescService, B = unknown> = {
+  [K in keyof S["method"]]: MethodImpl<S["method"][K], B>;
+};
+
+/** The client side of one method. */
+export type MethodClient<M> = M extends Unary<infer I, infer O>
+  ? (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>
+  : M extends ServerStreaming<infer I, infer O>
+    ? (request: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>
+  : M extends ClientStreaming<infer I, infer O> ? (
+      requests: AsyncIterable<MessageInitShape<I>>,
+      options?: CallOptions,
+    ) => Promise<MessageShape<O>>
+  : M extends BidiStreaming<infer I, infer O> ? (
+      requests: AsyncIterable<MessageInitShape<I>>,
+      options?: CallOptions,
+    ) => AsyncIterable<MessageShape<O>>
+  : never;
+
+/** A typed client of a service: one function per method, by its camelCase name. */
+export type ServiceClient<S extends DescService> = {
+  [K in keyof S["method"]]: MethodClient<S["method"][K]>;
+};
+
+/** The gRPC path of a method: `/package.Service/Method`. */
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+function serializer(schema: DescMessage): (value: unknown) => Buffer {
+  return (value) => {
+    // deno-lint-ignore no-explicit-any
+    const bytes = toBinary(schema, create(schema, value as any));
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function deserializer(schema: DescMessage): (bytes: Buffer) => unknown {
+  return (bytes) => fromBinary(schema, bytes);
+}
+
+const definitions = new WeakMap<DescService, grpc.ServiceDefinition>();
+
+/** A grpc-js service definition for a protobuf-es service descriptor (cached). */
+export function serviceDefinition(service: DescService): grpc.ServiceDefinition {
+  let def = definitions.get(service);
+  if (def) return def;
+  const methods: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    methods[method.localName] = {
+      path: methodPath(method),
+      requestStream: method.methodKind === "client_streaming" ||
+        method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" ||
+        method.methodKind === "bidi_streaming",
+      requestSerialize: serializer(method.input),
+      requestDeserialize: deserializer(method.input),
+      responseSerialize: serializer(method.output),
+      responseDeserialize: deserializer(method.output),
+      originalName: method.name,
+    };
+  }
+  def = methods;
+  definitions.set(service, def);
+  return def;
+}
+
+/** Turns anything thrown by an implementation into the status a caller sees. */
+export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
+  if (err instanceof RpcError) return { code: err.code, details: err.details };
+  const message = err instanceof Error ? err.message : String(err);
+  // grpc-go reports a plain Go error as Unknown; do the same.
+  return { code: Status.UNKNOWN, details: message };
+}
+
+/** Turns a grpc-js failure into an {@link RpcError}. */
+export function toRpcError(err: unknown): RpcError {
+  if (err instanceof RpcError) return err;
+  const e = err as Partial<grpc.ServiceError>;
+  if (typeof e?.code === "number") {
+    return new RpcError(e.code as StatusCode, e.details ?? e.message ?? "", { cause: err });
+  }
+  return new RpcError(Status.UNKNOWN, err instanceof Error ? err.message : String(err), {
+    cause: err,
+  });
+}
+
+function metadataRecord(metadata: grpc.Metadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata.getMap())) out[k] = String(v);
+  return out;
+}
+
+type AnyCall =
+  | grpc.ServerUnaryCall<unknown, unknown>
+  | grpc.ServerReadableStream<unknown, unknown>
+  | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>;
+
+function contextOf<B>(call: AnyCall, broker: B): CallContext<B> {
+  const abort = new AbortController();
+  (call as { on(event: "cancelled", fn: () => void): void }).on(
+    "cancelled",
+    () => abort.abort(new RpcError(Status.CANCELLED, "call cancelled")),
+  );
+  return { signal: abort.signal, metadata: metadataRecord(call.metadata), broker };
+}
+
+async function writeAll(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  messages: AsyncIterable<unknown>,
+  signal: AbortSignal,
+): Promise<void> {
+  for await (const message of messages) {
+    if (signal.aborted) return;
+    if (!call.write(message)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          call.off("drain", done);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        call.on("drain", done);
+        signal.addEventListener("abort", done);
+      });
+    }
+  }
+}
+
+/**
+ * grpc-js handlers for a typed implementation. `broker` is handed to every call's context.
+ */
+export function serviceHandlers<B>(
+  service: DescService,
+  impl: Record<string, unknown>,
+  broker: B,
+): grpc.UntypedServiceImplementation {
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const fn = impl[method.localName] as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot serve ${service.typeName}: no implementation of ${method.localName}()`,
+      );
+    }
+    switch (method.methodKind) {
+      case "unary":
+        handlers[method.localName] = (
+          call: grpc.ServerUnaryCall<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          const ctx = contextOf(call, broker);
+          Promise.resolve()
+            .then(() => fn.call(impl, call.request, ctx))
+            .then((res) => callback(null, res), (err) => callback(toServiceError(err)));
+        };
+        break;
+      case "server_streaming":
+        handlers[method.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const ctx = contextOf(call, broker);
+          Promise.resolve()
+            .then(() =>
+              writeAll(call, fn.call(impl, call.request, ctx) as AsyncIterable<unknown>, ctx.signal)
+            )
+            .then(() => call.end(), (err) => call.destroy(toServiceError(err) as Error));
+        };
+        break;
+      case "client_streaming":
+        handlers[method.localName] = (
+          call: grpc.ServerReadableStream<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          const ctx = contextOf(call, broker);
+          Promise.resolve()
+            .then(() => fn.call(impl, call as AsyncIterable<unknown>, ctx))
+            .then((res) => callback(null, res), (err) => callback(toServiceError(err)));
+        };
+        break;
+      case "bidi_streaming":
+        handlers[method.localName] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+          const ctx = contextOf(call, broker);
+          Promise.resolve()
+            .then(() =>
+              writeAll(
+                call,
+                fn.call(impl, call as AsyncIterable<unknown>, ctx) as AsyncIterable<unknown>,
+                ctx.signal,
+              )
+            )
+            .then(() => call.end(), (err) => call.destroy(toServiceError(err) as Error));
+        };
+        break;
+    }
+  }
+  return handlers;
+}
+
+function callOptions(options: CallOptions | undefined): grpc.CallOptions {
+  return options?.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
+}
+
+function metadataOf(options: CallOptions | undefined): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(options?.metadata ?? {})) md.set(k, v);
+  return md;
+}
+
+function linkAbort(call: { cancel(): void }, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  const onAbort = () => call.cancel();
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
+}
+
+async function* readAll(
+  stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
+  unlink: () => void,
+): AsyncGenerator<unknown> {
+  try {
+    for await (const message of stream) yield message;
+  } catch (err) {
+    throw toRpcError(err);
+  } finally {
+    unlink();
+    stream.cancel();
+  }
+}
+
+async function pump(
+  requests: AsyncIterable<unknown>,
+  call: grpc.ClientWritableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
+): Promise<void> {
+  try {
+    for await (const request of requests) {
+      if (!call.write(request)) await new Promise((resolve) => call.once("drain", resolve));
+    }
+    call.end();
+  } catch (err) {
+    call.cancel();
+    throw err;
+  }
+}
+
+/** A typed client for `service` over a grpc-js client (whose channel may be shared). */
+export function createServiceClient<S extends DescService>(
+  service: S,
+  client: grpc.Client,
+): ServiceClient<S> {
+  const def = serviceDefinition(service);
+  const out: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const d = def[method.localName];
+    const path = d.path;
+    const ser = d.requestSerialize;
+    const de = d.responseDeserialize;
+    switch (method.methodKind) {
+      case "unary":
+        out[method.localName] = (request: unknown, options?: CallOptions) =>
+          new Promise((resolve, reject) => {
+            const call = client.makeUnaryRequest(
+              path,
+              ser,
+              de,
+              request,
+              metadataOf(options),
+              callOptions(options),
+              (err, res) => {
+                unlink();
+                if (err) reject(toRpcError(err));
+                else resolve(res);
+              },
+            );
+            const unlink = linkAbort(call, options?.signal);
+          });
+        break;
+      case "server_streaming":
+        out[method.localName] = (request: unknown, options?: CallOptions) => {
+          const call = client.makeServerStreamRequest(
+            path,
+            ser,
+            de,
+            request,
+            metadataOf(options),
+            callOptions(options),
+          );
+          return readAll(call, linkAbort(call, options?.signal));
+        };
+        break;
+      case "client_streaming":
+        out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) =>
+          new Promise((resolve, reject) => {
+            const call = client.makeClientStreamRequest(
+              path,
+              ser,
+              de,
+              metadataOf(options),
+              callOptions(options),
+              (err, res) => {
+                unlink();
+                if (err) reject(toRpcError(err));
+                else resolve(res);
+              },
+            );
+            const unlink = linkAbort(call, options?.signal);
+            pump(requests, call).catch(reject);
+          });
+        break;
+      case "bidi_streaming":
+        out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) => {
+          const call = client.makeBidiStreamRequest(
+            path,
+            ser,
+            de,
+            metadataOf(options),
+            callOptions(options),
+          );
+          pump(requests, call).catch(() => {});
+          return readAll(call, linkAbort(call, options?.signal));
+        };
+        break;
+    }
+  }
+  return out as ServiceClient<S>;
+}
+
+/**
+ * Registers services on a gRPC server. Plugin sets and broker callbacks receive one, so the
+ * same code serves a plugin's main services and its brokered ones.
+ */
+export interface ServiceRegistrar<B = unknown> {
+  /** Serves a protobuf-es service with a typed implementation. */
+  add<S extends DescService>(service: S, impl: ServiceImpl<S, B>): void;
+  /**
+   * Serves a grpc-js service definition as is, for code generated by other tools
+   * (`@grpc/proto-loader`, grpc-tools, ts-proto).
+   */
+  addGrpcJs(definition: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void;
+}
+
+/** A registrar that adds to `server`, handing `broker` to every call, and records service names. */
+export function registrarFor<B>(
+  server: grpc.Server,
+  broker: B,
+  names: string[] = [],
+): ServiceRegistrar<B> {
+  return {
+    add(service, impl) {
+      server.addService(
+        serviceDefinition(service),
+        serviceHandlers(service, impl as Record<string, unknown>, broker),
+      );
+      names.push(service.typeName);
+    },
+    addGrpcJs(definition, handlers) {
+      server.addService(definition, handlers);
+      const first = Object.values(definition)[0];
+      if (first) names.push(first.path.split("/")[1]);
+    },
+  };
+}

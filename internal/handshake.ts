@@ -1,0 +1,218 @@
+/**
+ * The handshake line: the one line a plugin prints on stdout to tell its host where to connect.
+ *
+ * Wire facts: shared/docs/go-plugin-protocol.md §1.3 (format) and §1.4 (how a go-plugin v1.8
+ * host parses it). Error texts are go-plugin's, so users can search for them.
+ *
+ *     CORE|APP|NETWORK|ADDRESS|PROTOCOL|CERT[|MUX]\n
+ *
+ * @module
+ */
+
+import { PluginError } from "./errors.ts";
+
+/** go-plugin's core protocol version: every plugin prints it, every host requires it. */
+export const CORE_PROTOCOL_VERSION = 1;
+
+/** The transports a handshake can name. */
+export type Network = "unix" | "tcp";
+
+/** What a plugin announces in its handshake line. */
+export interface HandshakeInfo {
+  /** Core protocol version (always 1 for a compatible plugin). */
+  coreVersion: number;
+  /** The negotiated application protocol version. */
+  appVersion: number;
+  /** `unix` or `tcp`. */
+  network: Network;
+  /** A socket path for `unix`, `host:port` for `tcp`. */
+  address: string;
+  /** `grpc` (plugwire speaks nothing else). */
+  protocol: string;
+  /** DER of the plugin's TLS certificate (AutoMTLS), or undefined without TLS. */
+  serverCert?: Uint8Array;
+  /** Whether the plugin supports a multiplexed broker; undefined when the field is absent. */
+  multiplex?: boolean;
+}
+
+/** What the plugin side needs to print its line. */
+export interface HandshakeLineFields {
+  appVersion: number;
+  network: Network;
+  address: string;
+  /** Field 6: base64 of the certificate DER without padding, or "" without TLS. */
+  serverCert: string;
+  /**
+   * Field 7. go-plugin prints it only when the host set `PLUGIN_MULTIPLEX_GRPC` (to any value),
+   * because hosts older than go-plugin v1.6 split the line into at most 6 fields and would
+   * read `cert|true` as the certificate. Undefined leaves the field out.
+   */
+  multiplex?: boolean;
+}
+
+/**
+ * Formats the handshake line, newline included.
+ *
+ * @example
+ * ```ts ignore
+ * formatHandshakeLine({ appVersion: 1, network: "unix", address: "/tmp/plugin1", serverCert: "" });
+ * // "1|1|unix|/tmp/plugin1|grpc|\n"
+ * ```
+ */
+export function formatHandshakeLine(fields: HandshakeLineFields): string {
+  for (const [name, value] of [["address", fields.address], ["serverCert", fields.serverCert]]) {
+    if (/[|\r\n]/.test(value)) {
+      throw new TypeError(`Cannot format handshake: ${name} contains "|" or a line break`);
+    }
+  }
+  const parts = [
+    String(CORE_PROTOCOL_VERSION),
+    String(fields.appVersion),
+    fields.network,
+    fields.address,
+    "grpc",
+    fields.serverCert,
+  ];
+  if (fields.multiplex !== undefined) parts.push(String(fields.multiplex));
+  return parts.join("|") + "\n";
+}
+
+/** What the host expects, and what it needs to explain a failure. */
+export interface HandshakeExpectations {
+  /** The application protocol versions the host has plugin sets for. */
+  hostVersions: readonly number[];
+  /** True when the host asked for a multiplexed broker (`PLUGIN_MULTIPLEX_GRPC`). */
+  multiplexRequested?: boolean;
+  /** True when stdout ended without a line (go-plugin adds a sentence for it). */
+  eof?: boolean;
+  /** Text appended to an "unrecognized" error: why a binary might not speak the protocol. */
+  diagnostics?: string;
+  /** Decodes field 6 into DER; throws on malformed input. */
+  decodeCert: (text: string) => Uint8Array;
+}
+
+/** Go's strconv.Atoi accepts an optional sign and decimal digits, nothing else. */
+function atoi(text: string): number | undefined {
+  return /^[+-]?\d+$/.test(text) ? Number(text) : undefined;
+}
+
+/** Go's text for a failed strconv.Atoi, which go-plugin includes in its messages. */
+function atoiError(text: string): string {
+  return `strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`;
+}
+
+/**
+ * Parses a handshake line with go-plugin v1.8's semantics (protocol doc §1.4), in its order.
+ * Throws a {@link PluginError} whose code and message match go-plugin's failure.
+ *
+ * @example
+ * ```ts ignore
+ * const info = parseHandshakeLine("1|1|unix|/tmp/plugin1|grpc|\n", {
+ *   hostVersions: [1],
+ *   decodeCert: decodeHandshakeCert,
+ * });
+ * // info.address === "/tmp/plugin1"
+ * ```
+ */
+export function parseHandshakeLine(line: string, expect: HandshakeExpectations): HandshakeInfo {
+  const trimmed = line.trim();
+  const parts = trimmed.split("|");
+  if (parts.length < 4) {
+    let message = `Unrecognized remote plugin message: ${trimmed}`;
+    if (expect.eof) message += "\nFailed to read any lines from plugin's stdout";
+    message += "\n" + (expect.diagnostics ?? "");
+    throw new PluginError("unrecognized-handshake", message.trimEnd());
+  }
+
+  const core = atoi(parts[0]);
+  if (core === undefined) {
+    throw new PluginError(
+      "incompatible-core-version",
+      `error parsing core protocol version: ${atoiError(parts[0])}`,
+    );
+  }
+  if (core !== CORE_PROTOCOL_VERSION) {
+    throw new PluginError(
+      "incompatible-core-version",
+      `incompatible core API version with plugin. Plugin version: ${parts[0]}, ` +
+        `Core version: ${CORE_PROTOCOL_VERSION}\n\n` +
+        "To fix this, the plugin usually only needs to be recompiled.\n" +
+        "Please report this to the plugin author",
+    );
+  }
+
+  const app = atoi(parts[1]);
+  if (app === undefined) {
+    throw new PluginError(
+      "incompatible-app-version",
+      `Error parsing protocol version ${JSON.stringify(parts[1])}: ${atoiError(parts[1])}`,
+    );
+  }
+  if (!expect.hostVersions.includes(app)) {
+    // Go prints the slice with %d: "[1 2]".
+    const hostList = [...expect.hostVersions].sort((a, b) => a - b).join(" ");
+    throw new PluginError(
+      "incompatible-app-version",
+      `incompatible API version with plugin. Plugin version: ${parts[1]}, ` +
+        `Client versions: [${hostList}]`,
+    );
+  }
+
+  const network = parts[2];
+  if (network !== "unix" && network !== "tcp") {
+    throw new PluginError("unknown-network", `unknown address type: ${parts[3]}`);
+  }
+
+  // A line of 4 fields predates gRPC support in go-plugin: it means netrpc.
+  const protocol = parts.length >= 5 ? parts[4] : "netrpc";
+  if (protocol !== "grpc") {
+    throw new PluginError(
+      "unsupported-protocol",
+      `unsupported plugin protocol ${JSON.stringify(protocol)}. Supported: [grpc]` +
+        (protocol === "netrpc" ? "\nplugwire speaks go-plugin's gRPC protocol only." : ""),
+    );
+  }
+
+  const info: HandshakeInfo = {
+    coreVersion: core,
+    appVersion: app,
+    network,
+    address: parts[3],
+    protocol,
+  };
+
+  // go-plugin only looks at field 6 when it is longer than 50 characters.
+  if (parts.length >= 6 && parts[5].length > 50) {
+    try {
+      info.serverCert = expect.decodeCert(parts[5]);
+    } catch (cause) {
+      throw new PluginError(
+        "bad-certificate",
+        `error parsing server cert: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
+
+  if (parts.length >= 7) {
+    const mux = parts[6];
+    if (mux !== "true" && mux !== "false") {
+      throw new PluginError(
+        "broker-mux-unsupported",
+        `error parsing ${JSON.stringify(mux)} as a boolean for gRPC broker multiplexing support`,
+      );
+    }
+    info.multiplex = mux === "true";
+  }
+  if (expect.multiplexRequested && info.multiplex !== true) {
+    throw new PluginError(
+      "broker-mux-unsupported",
+      "client requested gRPC broker multiplexing but plugin does not support the feature" +
+        (info.multiplex === undefined
+          ? "; for Go plugins, you will need to update the " +
+            "github.com/hashicorp/go-plugin dependency and recompile"
+          : ""),
+    );
+  }
+  return info;
+}

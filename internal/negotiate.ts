@@ -1,0 +1,55 @@
+/**
+ * Application protocol version negotiation, as go-plugin v1.8 does it on the plugin side
+ * (protocol doc §2): the plugin picks the highest version both sides have; with none in common,
+ * or no list from the host, it serves its lowest and lets the host refuse it.
+ *
+ * @module
+ */
+
+/** The result of parsing `PLUGIN_PROTOCOL_VERSIONS`. */
+export interface ParsedVersions {
+  /** The versions the host offers, in the order given. */
+  versions: number[];
+  /** Entries that were not integers (go-plugin skips them with a warning). */
+  invalid: string[];
+}
+
+/**
+ * Parses the host's `PLUGIN_PROTOCOL_VERSIONS` (`"3,2"`). Entries are not trimmed, as in
+ * go-plugin: `"1, 2"` offers 1 and skips `" 2"`.
+ *
+ * @example
+ * ```ts ignore
+ * parseProtocolVersions("3,x,2"); // { versions: [3, 2], invalid: ["x"] }
+ * ```
+ */
+export function parseProtocolVersions(value: string | undefined): ParsedVersions {
+  const result: ParsedVersions = { versions: [], invalid: [] };
+  if (!value) return result;
+  for (const entry of value.split(",")) {
+    if (/^[+-]?\d+$/.test(entry)) result.versions.push(Number(entry));
+    else result.invalid.push(entry);
+  }
+  return result;
+}
+
+/**
+ * Chooses the version a plugin serves: the highest of `pluginVersions` that the host also
+ * offers, else the plugin's lowest.
+ *
+ * @example
+ * ```ts ignore
+ * negotiateVersion([2, 3], [1, 3]); // 3
+ * negotiateVersion([2, 3], [7]);    // 2 (the host then fails the handshake)
+ * ```
+ */
+export function negotiateVersion(
+  pluginVersions: readonly number[],
+  hostVersions: readonly number[],
+): number {
+  if (pluginVersions.length === 0) {
+    throw new TypeError("Cannot negotiate a protocol version: the plugin offers none");
+  }
+  const descending = [...pluginVersions].sort((a, b) => b - a);
+  return descending.find((v) => hostVersions.includes(v)) ?? descending[descending.length - 1];
+}

@@ -1,0 +1,376 @@
+/**
+ * Every call that depends on the JavaScript runtime lives here: environment, processes,
+ * signals, files, and the process's own stdout/stderr. The rest of plugwire only imports this
+ * module, so running on Node means checking this one file.
+ *
+ * Most calls go through `node:` built-ins, which Deno 2 and Node 20+ both provide with the
+ * same behaviour; Deno's own API is used only where Deno needs it (writing to the real fd 1
+ * and fd 2 while the `Deno.stdout` object may be redirected).
+ *
+ * @module
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import process from "node:process";
+import { formatWithOptions } from "node:util";
+
+// deno-lint-ignore no-explicit-any
+const deno: any = (globalThis as any).Deno;
+
+/** Reads one environment variable ("" counts as set). */
+export function getEnv(name: string): string | undefined {
+  return process.env[name];
+}
+
+/** A copy of the whole environment. */
+export function getEnvAll(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** The OS temp directory (`$TMPDIR` or `/tmp`), as Go's `os.TempDir`. */
+export function tempDir(): string {
+  return os.tmpdir();
+}
+
+/** Joins path segments. */
+export const joinPath: (...parts: string[]) => string = path.join;
+
+/** The last segment of a path. */
+export const baseName: (p: string) => string = path.basename;
+
+/** Makes a fresh private directory `<parent>/<prefix>XXXXXX`. */
+export async function makeTempDir(prefix: string, parent = tempDir()): Promise<string> {
+  return await fsp.mkdtemp(path.join(parent, prefix));
+}
+
+/** Removes a file or directory tree; a missing one is not an error. */
+export async function removePath(p: string): Promise<void> {
+  await fsp.rm(p, { recursive: true, force: true });
+}
+
+/** Synchronous {@link removePath}, for exit handlers. */
+export function removePathSync(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch {
+    // Exit handlers must not throw; a leftover is reported by the tests, not here.
+  }
+}
+
+/** True when something exists at the path. */
+export function pathExists(p: string): boolean {
+  return fs.existsSync(p);
+}
+
+/** Changes the mode bits of a path. */
+export async function chmod(p: string, mode: number): Promise<void> {
+  await fsp.chmod(p, mode);
+}
+
+/** File mode, owner and size, for diagnostics. */
+export async function statFile(
+  p: string,
+): Promise<{ mode: number; uid: number; gid: number; isFile: boolean } | undefined> {
+  try {
+    const s = await fsp.stat(p);
+    return { mode: s.mode, uid: s.uid, gid: s.gid, isFile: s.isFile() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a whole file. */
+export async function readFile(p: string): Promise<Uint8Array> {
+  return new Uint8Array(await fsp.readFile(p));
+}
+
+/** Reads the first bytes of a file (for the executable-format note in diagnostics). */
+export async function readFileHead(p: string, length: number): Promise<Uint8Array> {
+  const handle = await fsp.open(p, "r");
+  try {
+    const buf = new Uint8Array(length);
+    const { bytesRead } = await handle.read(buf, 0, length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Resolves a group name or numeric gid to a gid, reading /etc/group (Node has no getgrnam).
+ */
+export async function resolveGroup(group: string): Promise<number> {
+  if (/^\d+$/.test(group)) return Number(group);
+  const text = await fsp.readFile("/etc/group", "utf8");
+  for (const line of text.split("\n")) {
+    const [name, , gid] = line.split(":");
+    if (name === group && gid !== undefined) return Number(gid);
+  }
+  throw new TypeError(`Unknown group ${JSON.stringify(group)}`);
+}
+
+/** Changes the group of a path, keeping its owner. */
+export async function chgrp(p: string, gid: number): Promise<void> {
+  await fsp.chown(p, -1, gid);
+}
+
+/** Looks a command up on PATH the way a shell does; returns the path unchanged if it has a "/". */
+export function resolveExecutable(command: string): string {
+  if (command.includes("/")) return path.resolve(command);
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, command);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {
+      // Not here; keep looking.
+    }
+  }
+  return command;
+}
+
+/** How a child process ended. */
+export interface ExitStatus {
+  /** The exit code, or null when a signal ended it. */
+  code: number | null;
+  /** The signal that ended it, or null. */
+  signal: string | null;
+}
+
+/** A running child process with piped stdout and stderr. */
+export interface ChildHandle {
+  readonly pid: number;
+  /** Calls `onData` with each chunk of stdout until it ends, then `onEnd`. */
+  readonly stdout: ByteSource;
+  /** Same for stderr. */
+  readonly stderr: ByteSource;
+  /** Settles when the process has exited. */
+  readonly exited: Promise<ExitStatus>;
+  /** Sends a signal; false if the process is gone. */
+  kill(signal: "SIGTERM" | "SIGKILL" | "SIGINT"): boolean;
+}
+
+/** A stream of bytes delivered by callback (cheaper than web streams on the hot path). */
+export interface ByteSource {
+  onData(fn: (chunk: Uint8Array) => void): void;
+  onEnd(fn: () => void): void;
+}
+
+/** Options of {@link spawnProcess}. */
+export interface SpawnOptions {
+  env: Record<string, string>;
+  cwd?: string;
+  /** "inherit" passes the host's stdin (go-plugin does, so a plugin may use the TTY). */
+  stdin: "inherit" | "null";
+}
+
+function byteSource(stream: NodeJS.ReadableStream | null): ByteSource {
+  return {
+    onData(fn) {
+      stream?.on("data", (chunk: Uint8Array) => fn(chunk));
+    },
+    onEnd(fn) {
+      if (!stream) return fn();
+      stream.on("end", fn);
+      stream.on("close", fn);
+    },
+  };
+}
+
+/**
+ * Starts a process. Rejects (with the OS error) when the executable cannot be started.
+ */
+export function spawnProcess(
+  file: string,
+  args: readonly string[],
+  options: SpawnOptions,
+): Promise<ChildHandle> {
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, {
+        env: options.env,
+        cwd: options.cwd,
+        stdio: [options.stdin === "inherit" ? "inherit" : "ignore", "pipe", "pipe"],
+      });
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const exited = new Promise<ExitStatus>((done) => {
+      child.once("exit", (code, signal) => done({ code, signal }));
+    });
+    child.once("error", (err) => {
+      if (child.pid === undefined) reject(err);
+    });
+    child.once("spawn", () => {
+      resolve({
+        pid: child.pid!,
+        stdout: byteSource(child.stdout),
+        stderr: byteSource(child.stderr),
+        exited,
+        kill: (signal) => child.kill(signal),
+      });
+    });
+  });
+}
+
+/** True when a process with this pid exists (signal 0, as go-plugin's reattach does). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as { code?: string }).code === "EPERM";
+  }
+}
+
+/** Sends a signal to a pid that is not our child (reattach); false if it is gone. */
+export function signalPid(pid: number, signal: "SIGTERM" | "SIGKILL"): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Listens for a signal; returns a function that stops listening. */
+export function onSignal(signal: "SIGINT" | "SIGTERM", fn: () => void): () => void {
+  process.on(signal, fn);
+  return () => process.off(signal, fn);
+}
+
+/** Runs `fn` synchronously when the process exits, whatever the reason short of a signal. */
+export function onExit(fn: () => void): () => void {
+  process.on("exit", fn);
+  return () => process.off("exit", fn);
+}
+
+/** Ends the process. */
+export function exitProcess(code: number): never {
+  process.exit(code);
+}
+
+/** This process's pid. */
+export function ownPid(): number {
+  return process.pid;
+}
+
+/** Whether this runtime is Deno (for diagnostics only). */
+export const runtimeName: string = deno ? `deno ${deno.version.deno}` : `node ${process.version}`;
+
+// The real fd 1 and fd 2, captured before anything can redirect them: the handshake line and
+// hclog lines must reach the host even while a plugin's own output is being captured.
+const realStdoutWrite: (bytes: Uint8Array) => void = deno
+  ? ((w) => (b: Uint8Array) => writeAllSync(w, b))(deno.stdout.writeSync.bind(deno.stdout))
+  : (b) => writeAllSync((chunk) => fs.writeSync(1, chunk), b);
+const realStderrWrite: (bytes: Uint8Array) => void = deno
+  ? ((w) => (b: Uint8Array) => writeAllSync(w, b))(deno.stderr.writeSync.bind(deno.stderr))
+  : (b) => writeAllSync((chunk) => fs.writeSync(2, chunk), b);
+
+function writeAllSync(write: (chunk: Uint8Array) => number, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += write(bytes.subarray(offset));
+}
+
+const encoder = new TextEncoder();
+
+/** Writes to the process's real stdout, bypassing any capture. */
+export function writeRealStdout(data: string | Uint8Array): void {
+  realStdoutWrite(typeof data === "string" ? encoder.encode(data) : data);
+}
+
+/** Writes to the process's real stderr, bypassing any capture. */
+export function writeRealStderr(data: string | Uint8Array): void {
+  realStderrWrite(typeof data === "string" ? encoder.encode(data) : data);
+}
+
+/** Where captured output goes. */
+export type OutputSink = (channel: "stdout" | "stderr", bytes: Uint8Array) => void;
+
+/**
+ * Redirects what this process writes to stdout and stderr through the runtime's APIs
+ * (`console.*`, `Deno.stdout`/`Deno.stderr`, `process.stdout`/`process.stderr`) into `sink`.
+ * The real file descriptors stay reachable through {@link writeRealStdout} and
+ * {@link writeRealStderr}. Returns a function that restores everything.
+ *
+ * A plugin needs this because its stdout carries the handshake line: a stray `console.log`
+ * before the line would break the host, and after it go-plugin streams the output to the host
+ * over GRPCStdio instead.
+ */
+export function captureOutput(sink: OutputSink): () => void {
+  const restores: Array<() => void> = [];
+  const patch = <T extends object, K extends keyof T>(target: T, key: K, value: T[K]) => {
+    const had = Object.prototype.hasOwnProperty.call(target, key);
+    const old = target[key];
+    target[key] = value;
+    restores.push(() => {
+      if (had) target[key] = old;
+      else delete target[key];
+    });
+  };
+  const toBytes = (chunk: unknown, encoding?: unknown): Uint8Array => {
+    if (chunk instanceof Uint8Array) return chunk;
+    if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8") {
+      // deno-lint-ignore no-explicit-any
+      return new Uint8Array(
+        (globalThis as any).Buffer?.from(chunk, encoding) ?? encoder.encode(chunk),
+      );
+    }
+    return encoder.encode(String(chunk));
+  };
+
+  for (const channel of ["stdout", "stderr"] as const) {
+    // node:process streams (also what Deno's node compat and npm packages write to).
+    const stream = process[channel] as unknown as { write: (...a: unknown[]) => boolean };
+    patch(stream, "write", (chunk: unknown, encoding?: unknown, cb?: unknown) => {
+      sink(channel, toBytes(chunk, encoding));
+      const done = typeof encoding === "function" ? encoding : cb;
+      if (typeof done === "function") queueMicrotask(() => (done as () => void)());
+      return true;
+    });
+    if (deno) {
+      const file = deno[channel];
+      patch(file, "writeSync", (bytes: Uint8Array) => {
+        sink(channel, bytes.slice());
+        return bytes.length;
+      });
+      patch(file, "write", (bytes: Uint8Array) => {
+        sink(channel, bytes.slice());
+        return Promise.resolve(bytes.length);
+      });
+    }
+  }
+
+  // console.* formats like the runtime does, then goes to the sink; Deno's console writes
+  // to the fds natively, so patching the streams alone would not catch it.
+  const format = (args: unknown[]): string => formatWithOptions({ colors: false }, ...args);
+  const toStdout = ["log", "info", "debug", "trace", "dir", "table"] as const;
+  const toStderr = ["error", "warn"] as const;
+  for (const name of toStdout) {
+    patch(
+      console,
+      name,
+      (...args: unknown[]) => sink("stdout", encoder.encode(format(args) + "\n")),
+    );
+  }
+  for (const name of toStderr) {
+    patch(
+      console,
+      name,
+      (...args: unknown[]) => sink("stderr", encoder.encode(format(args) + "\n")),
+    );
+  }
+  return () => {
+    for (const restore of restores.reverse()) restore();
+  };
+}

@@ -1,0 +1,295 @@
+/**
+ * The plugin side: check the magic cookie, negotiate a version, listen, print the handshake
+ * line, serve until the host shuts the plugin down (protocol doc §1.2, §1.3, §2, §3, §5).
+ *
+ * @module
+ */
+
+import type { DescService } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { GRPCBroker } from "../gen/core/plugin/grpc_broker_pb.ts";
+import { GRPCController } from "../gen/core/plugin/grpc_controller_pb.ts";
+import { GRPCStdio } from "../gen/core/plugin/grpc_stdio_pb.ts";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/core/grpc/health/v1/health_pb.ts";
+import { GrpcBroker } from "./broker.ts";
+import { PluginError } from "./errors.ts";
+import { registrarFor, type ServiceImpl, type ServiceRegistrar } from "./grpc.ts";
+import { formatHandshakeLine, type Network } from "./handshake.ts";
+import { HealthService } from "./health.ts";
+import { type Logger, pluginLogger } from "./logger.ts";
+import { encodeHandshakeCert, generateCertificate } from "./mtls.ts";
+import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
+import { AsyncQueue } from "./queue.ts";
+import {
+  exitProcess,
+  getEnv,
+  onExit,
+  onSignal,
+  removePathSync,
+  writeRealStderr,
+  writeRealStdout,
+} from "./runtime.ts";
+import { OutputCapture } from "./stdio.ts";
+import { serverCredentials, type TlsConfig } from "./tls.ts";
+import { bindServer } from "./transport.ts";
+
+/**
+ * The handshake both sides must agree on. The cookie is not a security measure: it only tells a
+ * plugin that it was started by a host, so a user who runs it by hand gets a clear message.
+ */
+export interface HandshakeConfig {
+  /** The application protocol version of this plugin set. */
+  protocolVersion: number;
+  /** Name of the environment variable the host sets (e.g. `BASIC_PLUGIN`). */
+  magicCookieKey: string;
+  /** Its value (e.g. `hello`). */
+  magicCookieValue: string;
+}
+
+/** A plugin as its server sees it: the gRPC services it adds to the plugin's server. */
+export interface GrpcPlugin {
+  /** Adds this plugin's services. */
+  register(registrar: ServiceRegistrar<GrpcBroker>): void;
+}
+
+/** Plugins by name. Names stay local to each side: only service names cross the wire. */
+export type PluginSet = Record<string, GrpcPlugin>;
+
+/**
+ * A plugin serving one service with a typed implementation.
+ *
+ * @example
+ * ```ts ignore
+ * const kv = grpcPlugin(KV, { get: ({ key }) => ({ value: store.get(key) }), put: ... });
+ * ```
+ */
+export function grpcPlugin<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S, GrpcBroker>,
+): GrpcPlugin {
+  return { register: (registrar) => registrar.add(service, impl) };
+}
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** Must match the host's. */
+  handshake: HandshakeConfig;
+  /** The plugins served under `handshake.protocolVersion`. */
+  plugins?: PluginSet;
+  /**
+   * Plugin sets by protocol version, for hosts of several versions: the highest version the
+   * host also speaks wins. `plugins`, if given, is served under `handshake.protocolVersion`.
+   */
+  versionedPlugins?: Record<number, PluginSet>;
+  /**
+   * `unix` (default, as go-plugin on every OS but Windows) or `tcp` on 127.0.0.1 within the
+   * host's `PLUGIN_MIN_PORT`..`PLUGIN_MAX_PORT`.
+   * @default {"unix"}
+   */
+  network?: Network;
+  /**
+   * Supplies this plugin's TLS configuration (go-plugin's `TLSProvider`). It wins over
+   * AutoMTLS: the handshake then carries no certificate and the host must be configured with
+   * matching TLS options.
+   */
+  tls?: () => TlsConfig | Promise<TlsConfig>;
+  /** grpc-js server options, e.g. message size limits. */
+  grpcServerOptions?: grpc.ServerOptions;
+  /** The logger for the library's own messages (default: hclog JSON on stderr, level info). */
+  logger?: Logger;
+  /**
+   * Called after the host asked the plugin to shut down, before `serve()` resolves; the
+   * place to flush and close what the plugin holds.
+   */
+  onShutdown?: () => void | Promise<void>;
+}
+
+/** A plugin server that is running. */
+export interface ServingPlugin {
+  /** The negotiated protocol version. */
+  readonly protocolVersion: number;
+  /** `unix` or `tcp`. */
+  readonly network: Network;
+  /** Socket path or `127.0.0.1:port`. */
+  readonly address: string;
+  /** The plugin side of the broker. */
+  readonly broker: GrpcBroker;
+  /** The gRPC service names served (for diagnostics and reflection). */
+  readonly services: readonly string[];
+  /** Settles when the plugin has stopped serving. */
+  readonly stopped: Promise<void>;
+  /** Stops serving (what the host's Shutdown call does). */
+  stop(): Promise<void>;
+}
+
+const COOKIE_MESSAGE = "This binary is a plugin. These are not meant to be executed directly.\n" +
+  "Please execute the program that consumes these plugins, which will\n" +
+  "load any plugins automatically\n";
+
+const MISCONFIGURED_MESSAGE =
+  "Misconfigured ServeConfig given to serve this plugin: no magic cookie\n" +
+  "key or value was set. Please notify the plugin author and report\n" +
+  "this as a bug.\n";
+
+/** The process-wide output capture; started by plugin.ts when a host launched us. */
+export const outputCapture: OutputCapture = new OutputCapture();
+
+/** True when the environment looks like a host started this process. */
+export function launchedByHost(): boolean {
+  return getEnv("PLUGIN_PROTOCOL_VERSIONS") !== undefined ||
+    getEnv("PLUGIN_MIN_PORT") !== undefined;
+}
+
+function pluginSets(options: ServeOptions): Map<number, PluginSet> {
+  const sets = new Map<number, PluginSet>();
+  for (const [version, set] of Object.entries(options.versionedPlugins ?? {})) {
+    sets.set(Number(version), set);
+  }
+  if (options.plugins) sets.set(options.handshake.protocolVersion, options.plugins);
+  if (sets.size === 0) {
+    throw new TypeError("Cannot serve: give `plugins` or `versionedPlugins`");
+  }
+  return sets;
+}
+
+function envPort(name: string): number {
+  const value = getEnv(name);
+  if (value === undefined || value === "") return 0;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new PluginError("misconfigured", `${name} is not a port number: ${value}`);
+  }
+  return port;
+}
+
+/**
+ * Starts serving. Exits the process (status 1) when the cookie is missing or wrong, as
+ * go-plugin does, before anything is created. Resolves once the handshake line is printed.
+ */
+export async function startServing(options: ServeOptions): Promise<ServingPlugin> {
+  const { magicCookieKey, magicCookieValue } = options.handshake;
+  if (!magicCookieKey || !magicCookieValue) {
+    writeRealStderr(MISCONFIGURED_MESSAGE);
+    exitProcess(1);
+  }
+  if (getEnv(magicCookieKey) !== magicCookieValue) {
+    writeRealStderr(COOKIE_MESSAGE);
+    exitProcess(1);
+  }
+  const log = options.logger ?? pluginLogger("plugwire");
+
+  const sets = pluginSets(options);
+  const offered = parseProtocolVersions(getEnv("PLUGIN_PROTOCOL_VERSIONS"));
+  for (const bad of offered.invalid) {
+    // go-plugin writes this without a newline; a line of its own reads better and parses the same.
+    writeRealStderr(`server sent invalid plugin version ${JSON.stringify(bad)}\n`);
+  }
+  const version = negotiateVersion([...sets.keys()], offered.versions);
+  const plugins = sets.get(version)!;
+
+  // TLS: a provider wins; else AutoMTLS when the host sent its certificate.
+  let tls: TlsConfig | undefined;
+  let handshakeCert = "";
+  const hostCert = getEnv("PLUGIN_CLIENT_CERT");
+  if (options.tls) {
+    tls = await options.tls();
+  } else if (hostCert) {
+    const own = await generateCertificate();
+    tls = { cert: own.certPem, key: own.keyPem, ca: hostCert };
+    handshakeCert = encodeHandshakeCert(own.der);
+  }
+
+  const network = options.network ?? "unix";
+  const socketDir = getEnv("PLUGIN_UNIX_SOCKET_DIR") || undefined;
+  const broker = new GrpcBroker({
+    network,
+    socketDir,
+    tls,
+    grpcServerOptions: options.grpcServerOptions,
+  });
+  const server = new grpc.Server(options.grpcServerOptions);
+  const services: string[] = [];
+  const registrar = registrarFor(server, broker, services);
+  const health = new HealthService();
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  let stopping: Promise<void> | undefined;
+  const cleanups: Array<() => void> = [];
+
+  registrar.add(Health, health.impl());
+  for (const plugin of Object.values(plugins)) plugin.register(registrar);
+  registrar.add(GRPCBroker, {
+    startStream(requests) {
+      const outgoing = new AsyncQueue<Parameters<Parameters<GrpcBroker["attach"]>[0]>[0]>();
+      broker.attach((info) => outgoing.push(info), requests).finally(() => outgoing.end());
+      // deno-lint-ignore no-explicit-any
+      return outgoing as AsyncIterable<any>;
+    },
+  });
+  registrar.add(GRPCController, {
+    shutdown() {
+      // Answer first, then stop: grpc-go's hard Stop often kills its own reply, which hosts
+      // tolerate, but a clean reply lets a host tell "shut down" from "crashed".
+      setTimeout(() => void stop(), 0);
+      return {};
+    },
+  });
+  registrar.add(GRPCStdio, outputCapture.impl());
+
+  const bound = await bindServer(server, serverCredentials(tls), {
+    network,
+    socketDir,
+    socketGroup: getEnv("PLUGIN_UNIX_SOCKET_GROUP") || undefined,
+    minPort: envPort("PLUGIN_MIN_PORT"),
+    maxPort: envPort("PLUGIN_MAX_PORT"),
+  });
+  // If the process ends any other way (SIGTERM handler below, an uncaught error), the socket
+  // file must not outlive it.
+  if (bound.network === "unix") cleanups.push(onExit(() => removePathSync(bound.address)));
+
+  async function stop(): Promise<void> {
+    stopping ??= (async () => {
+      health.setAll(HealthCheckResponse_ServingStatus.NOT_SERVING);
+      await broker.close();
+      server.forceShutdown();
+      await bound.cleanup();
+      for (const cleanup of cleanups.splice(0)) cleanup();
+      try {
+        await options.onShutdown?.();
+      } finally {
+        outputCapture.stop();
+        resolveStopped();
+      }
+    })();
+    return await stopping;
+  }
+
+  // go-plugin plugins ignore SIGINT: a Ctrl-C in the host's terminal reaches the whole process
+  // group, and the host decides when its plugins stop.
+  cleanups.push(onSignal("SIGINT", () => log.trace("plugin received interrupt signal, ignoring")));
+  // SIGTERM ends the process as the default action would, but without leaving the socket.
+  cleanups.push(onSignal("SIGTERM", () => {
+    void bound.cleanup().finally(() => exitProcess(143));
+  }));
+
+  const multiplexEnv = getEnv("PLUGIN_MULTIPLEX_GRPC");
+  writeRealStdout(formatHandshakeLine({
+    appVersion: version,
+    network: bound.network,
+    address: bound.address,
+    serverCert: handshakeCert,
+    // The broker is not multiplexed; say so only when asked (see formatHandshakeLine).
+    multiplex: multiplexEnv ? false : undefined,
+  }));
+
+  return {
+    protocolVersion: version,
+    network: bound.network,
+    address: bound.address,
+    broker,
+    services,
+    stopped,
+    stop,
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * gRPC credentials from one TLS configuration. The same configuration serves the main
+ * connection and every broker connection (protocol doc §4.2): the side that accepts is the TLS
+ * server, the side that dials is the TLS client, and each pins the peer's certificate.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+
+/**
+ * Mutual TLS settings, PEM encoded.
+ *
+ * @example
+ * ```ts ignore
+ * const tls: TlsConfig = { cert: myCertPem, key: myKeyPem, ca: peerCertPem };
+ * ```
+ */
+export interface TlsConfig {
+  /** This side's certificate chain (PEM). */
+  cert: string;
+  /** This side's private key (PEM). */
+  key: string;
+  /** The certificates this side trusts for its peer (PEM); with AutoMTLS, the peer's own. */
+  ca: string;
+  /**
+   * The name the server's certificate must carry (default `localhost`, as go-plugin's
+   * AutoMTLS certificates do).
+   */
+  serverName?: string;
+}
+
+/** Server credentials: plaintext without `tls`, else mutual TLS requiring a client certificate. */
+export function serverCredentials(tls: TlsConfig | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    Buffer.from(tls.ca),
+    [{ private_key: Buffer.from(tls.key), cert_chain: Buffer.from(tls.cert) }],
+    true,
+  );
+}
+
+/** Channel credentials and the options that go with them. */
+export function channelCredentials(
+  tls: TlsConfig | undefined,
+): { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions } {
+  if (!tls) return { credentials: grpc.credentials.createInsecure(), options: {} };
+  const serverName = tls.serverName ?? "localhost";
+  return {
+    credentials: grpc.credentials.createSsl(
+      Buffer.from(tls.ca),
+      Buffer.from(tls.key),
+      Buffer.from(tls.cert),
+    ),
+    options: {
+      "grpc.ssl_target_name_override": serverName,
+      "grpc.default_authority": serverName,
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * Write a plugin: {@link serve} a set of gRPC services so that any go-plugin host (Go,
+ * plugwire, python-plugin) can start it and call it.
+ *
+ * When a host starts this process, loading this module captures what the plugin writes to
+ * stdout and stderr (`console.*`, `Deno.stdout`, `process.stdout`, …): stdout carries the
+ * handshake line, so nothing else may reach it first. The captured output is streamed to the
+ * host over go-plugin's GRPCStdio service, in order. Log with {@link logger}: its hclog JSON
+ * lines go straight to stderr, where the host turns them into structured records.
+ *
+ * @example A KV plugin
+ * ```ts ignore
+ * import { grpcPlugin, logger, serve } from "@plugwire/plugwire/plugin";
+ * import { KV } from "./gen/kv/kv_pb.ts";
+ *
+ * const store = new Map<string, Uint8Array>();
+ * await serve({
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: {
+ *     kv: grpcPlugin(KV, {
+ *       get: ({ key }) => ({ value: store.get(key) ?? new Uint8Array() }),
+ *       put: ({ key, value }) => {
+ *         store.set(key, value);
+ *         logger.info("stored", { key });
+ *         return {};
+ *       },
+ *     }),
+ *   },
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import { type Logger, pluginLogger } from "./internal/logger.ts";
+import {
+  launchedByHost,
+  outputCapture,
+  type ServeOptions,
+  type ServingPlugin,
+  startServing,
+} from "./internal/server.ts";
+
+export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
+export type { CallContext, MethodImpl, ServiceImpl, ServiceRegistrar } from "./internal/grpc.ts";
+export type { Network } from "./internal/handshake.ts";
+export type { LogLevel } from "./internal/hclog.ts";
+export type { Logger, PluginLoggerOptions } from "./internal/logger.ts";
+export { pluginLogger } from "./internal/logger.ts";
+export type {
+  GrpcPlugin,
+  HandshakeConfig,
+  PluginSet,
+  ServeOptions,
+  ServingPlugin,
+} from "./internal/server.ts";
+export { grpcPlugin } from "./internal/server.ts";
+export type { TlsConfig } from "./internal/tls.ts";
+export { PluginError, RpcError, Status } from "./internal/errors.ts";
+
+if (launchedByHost()) outputCapture.start();
+
+/**
+ * The plugin's logger: hclog JSON lines on stderr, which a go-plugin host shows as structured
+ * logs from this plugin. Level: `PLUGWIRE_LOG_LEVEL`, else `trace` (the host filters).
+ *
+ * @example
+ * ```ts
+ * import { logger } from "@plugwire/plugwire/plugin";
+ * logger.named("store").debug("opened", { path: "/tmp/kv.db" });
+ * ```
+ */
+export const logger: Logger = pluginLogger();
+
+/**
+ * Serves plugins until the host shuts this plugin down, then resolves.
+ *
+ * Before anything else it checks the magic cookie: a process not started by a host with the
+ * right cookie prints go-plugin's "This binary is a plugin" message and exits with status 1.
+ * Then it negotiates the protocol version with the host, listens on a fresh unix socket (or
+ * TCP on 127.0.0.1), with mutual TLS when the host asks for AutoMTLS, serves the health,
+ * controller, broker and stdio services beside the plugins' own, and prints the handshake line.
+ * SIGINT is ignored, as go-plugin plugins do: the host decides when its plugins stop.
+ *
+ * @param options The handshake, the plugins and how to serve them.
+ * @returns Resolves after the host's Shutdown call, once everything is closed.
+ *
+ * @example
+ * ```ts ignore
+ * import { grpcPlugin, serve } from "@plugwire/plugwire/plugin";
+ * import { Greeter } from "./gen/greeter/greeter_pb.ts";
+ *
+ * await serve({
+ *   handshake: { protocolVersion: 1, magicCookieKey: "GREETER", magicCookieValue: "hi" },
+ *   plugins: {
+ *     greeter: grpcPlugin(Greeter, {
+ *       greet: ({ name }) => ({ message: `hello, ${name}!` }),
+ *       count: ({ text }) => ({ letters: text.length, words: text.split(/\s+/).length }),
+ *     }),
+ *   },
+ * });
+ * ```
+ */
+export async function serve(options: ServeOptions): Promise<void> {
+  const serving = await startServing(options);
+  await serving.stopped;
+}
+
+/**
+ * Like {@link serve}, but resolves as soon as the handshake line is printed, with a handle to
+ * the running server (its address, broker and `stop()`), for plugins that do more than serve.
+ *
+ * @example
+ * ```ts ignore
+ * const serving = await startServe({ handshake, plugins });
+ * serving.broker; // dial the host's callbacks from here
+ * await serving.stopped;
+ * ```
+ */
+export function startServe(options: ServeOptions): Promise<ServingPlugin> {
+  return startServing(options);
+}
