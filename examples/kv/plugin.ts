@@ -1,0 +1,35 @@
+/**
+ * The KV plugin of go-plugin's examples/grpc, in TypeScript: same service, cookie and
+ * version, so go-plugin's Go host can run it and plugwire's host can run the Go plugin.
+ * Like the Go plugin it keeps each value in a file `kv_<key>` in its working directory, so a
+ * `put` and a later `get` from separate host runs meet.
+ *
+ *     deno run -A examples/kv/plugin.ts   # only useful when started by a host
+ *
+ * @module
+ */
+
+import { grpcPlugin, logger, serve } from "../../plugin.ts";
+import { KV } from "../../gen/kv/kv_pb.ts";
+import { KV_HANDSHAKE } from "./shared.ts";
+
+const log = logger.named("kv");
+const SIGNATURE = "\n\nWritten from plugin-plugwire";
+
+await serve({
+  handshake: KV_HANDSHAKE,
+  plugins: {
+    kv: grpcPlugin(KV, {
+      async put({ key, value }) {
+        const text = new TextDecoder().decode(value) + SIGNATURE;
+        await Deno.writeTextFile(`kv_${key}`, text);
+        log.info("put", { key, bytes: value.length });
+        return {};
+      },
+      async get({ key }) {
+        log.debug("get", { key });
+        return { value: await Deno.readFile(`kv_${key}`) };
+      },
+    }),
+  },
+});
