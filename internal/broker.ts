@@ -9,7 +9,7 @@
 
 import type { DescService, MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { type ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
+import type { ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
 import { PluginError } from "./errors.ts";
 import {
   createServiceClient,

@@ -6,7 +6,7 @@
  */
 
 import {
-  Health,
+  type Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { RpcError, Status } from "./errors.ts";

@@ -15,6 +15,7 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
+import { Buffer } from "node:buffer";
 import process from "node:process";
 import { formatWithOptions } from "node:util";
 
@@ -321,10 +322,7 @@ export function captureOutput(sink: OutputSink): () => void {
   const toBytes = (chunk: unknown, encoding?: unknown): Uint8Array => {
     if (chunk instanceof Uint8Array) return chunk;
     if (typeof chunk === "string" && typeof encoding === "string" && encoding !== "utf8") {
-      // deno-lint-ignore no-explicit-any
-      return new Uint8Array(
-        (globalThis as any).Buffer?.from(chunk, encoding) ?? encoder.encode(chunk),
-      );
+      return new Uint8Array(Buffer.from(chunk, encoding as BufferEncoding));
     }
     return encoder.encode(String(chunk));
   };

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { GRPCStdio, StdioData_Channel } from "../gen/core/plugin/grpc_stdio_pb.ts";
+import { type GRPCStdio, StdioData_Channel } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import type { ServiceClient, ServiceImpl } from "./grpc.ts";
 import { captureOutput, writeRealStderr } from "./runtime.ts";
 

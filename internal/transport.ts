@@ -5,7 +5,7 @@
  * @module
  */
 
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { PluginError } from "./errors.ts";
 import type { Network } from "./handshake.ts";
 import {
