@@ -88,3 +88,18 @@ export function startPlugin<P extends HostPluginSet>(
 ): Promise<PluginClient<P>> {
   return start(options);
 }
+export type {
+  AnyMessage,
+  FieldInit,
+  GrpcOptions,
+  MessageInit,
+  MessageOf,
+  MethodDescriptor,
+  MethodKind,
+  RequestOf,
+  ResponseOf,
+  Scalar,
+  ServiceDescriptor,
+} from "./internal/shapes.ts";
+export type { GrpcJsHandlers, GrpcJsServiceDefinition, MaybePromise } from "./internal/grpc.ts";
+export type { PluginErrorCode, PluginErrorOptions, StatusCode } from "./internal/errors.ts";

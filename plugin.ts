@@ -120,3 +120,18 @@ export async function serve(options: ServeOptions): Promise<void> {
 export function startServe(options: ServeOptions): Promise<ServingPlugin> {
   return startServing(options);
 }
+export type {
+  AnyMessage,
+  FieldInit,
+  GrpcOptions,
+  MessageInit,
+  MessageOf,
+  MethodDescriptor,
+  MethodKind,
+  RequestOf,
+  ResponseOf,
+  Scalar,
+  ServiceDescriptor,
+} from "./internal/shapes.ts";
+export type { GrpcJsHandlers, GrpcJsServiceDefinition, MaybePromise } from "./internal/grpc.ts";
+export type { PluginErrorCode, PluginErrorOptions, StatusCode } from "./internal/errors.ts";

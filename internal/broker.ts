@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { DescService, MessageInitShape } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { GrpcOptions, ServiceDescriptor } from "./shapes.ts";
 import * as grpc from "@grpc/grpc-js";
 import type { ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
 import { PluginError } from "./errors.ts";
@@ -27,7 +28,7 @@ export const BROKER_WAIT_MS = 5000;
 /** A connection dialed through the broker. */
 export interface BrokerConnection {
   /** A typed client for a service served at the other end. */
-  client<S extends DescService>(service: S): ServiceClient<S>;
+  client<S extends ServiceDescriptor>(service: S): ServiceClient<S>;
   /** Closes the connection. */
   close(): void;
 }
@@ -46,8 +47,8 @@ export interface BrokerSettings {
   /** Directory for brokered unix sockets. */
   socketDir?: string;
   tls?: TlsConfig;
-  grpcServerOptions?: grpc.ServerOptions;
-  grpcChannelOptions?: grpc.ChannelOptions;
+  grpcServerOptions?: GrpcOptions;
+  grpcChannelOptions?: GrpcOptions;
 }
 
 /**

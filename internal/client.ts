@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DescService } from "@bufbuild/protobuf";
+import type { GrpcOptions, ServiceDescriptor } from "./shapes.ts";
 import * as grpc from "@grpc/grpc-js";
 import { GRPCBroker } from "../gen/core/plugin/grpc_broker_pb.ts";
 import { GRPCController } from "../gen/core/plugin/grpc_controller_pb.ts";
@@ -48,20 +48,20 @@ import type { HandshakeConfig } from "./server.ts";
  * A plugin as the host sees it: a protobuf-es service descriptor (dispensed as a typed client)
  * or a function that builds any client object from the connection (go-plugin's GRPCClient).
  */
-export type HostPlugin = DescService | ((connection: PluginConnection) => unknown);
+export type HostPlugin = ServiceDescriptor | ((connection: PluginConnection) => unknown);
 
 /** Host plugins by name. Names are local: only service names cross the wire. */
 export type HostPluginSet = Record<string, HostPlugin>;
 
 /** What `dispense()` returns for a host plugin. */
-export type Dispensed<P> = P extends DescService ? ServiceClient<P>
+export type Dispensed<P> = P extends ServiceDescriptor ? ServiceClient<P>
   : P extends (connection: PluginConnection) => infer T ? T
   : never;
 
 /** The connection a client factory builds on. */
 export interface PluginConnection {
   /** A typed client for any service of the plugin. */
-  client<S extends DescService>(service: S): ServiceClient<S>;
+  client<S extends ServiceDescriptor>(service: S): ServiceClient<S>;
   /** The host side of the broker. */
   readonly broker: GrpcBroker;
 }
@@ -84,6 +84,7 @@ export interface ReattachConfig {
   protocol: "grpc";
   /** The negotiated application protocol version. */
   protocolVersion: number;
+  /** `unix` or `tcp`. */
   network: Network;
   /** Socket path or `host:port`. */
   address: string;
@@ -121,7 +122,7 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   killGraceMs?: number;
   /** Port range for TCP plugins (`PLUGIN_MIN_PORT`/`PLUGIN_MAX_PORT`). @default {10000} */
   minPort?: number;
-  /** @default {25000} */
+  /** Highest port for TCP plugins. @default {25000} */
   maxPort?: number;
   /** Where the plugin's sockets go (a fresh private directory inside it). @default {os temp dir} */
   unixSocketDir?: string;
@@ -152,7 +153,7 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   /** Aborts the start: the plugin is killed and `startPlugin` rejects. */
   signal?: AbortSignal;
   /** grpc-js channel options for the connection to the plugin. */
-  grpcChannelOptions?: grpc.ChannelOptions;
+  grpcChannelOptions?: GrpcOptions;
 }
 
 const STDERR_TAIL_LINES = 20;
@@ -309,7 +310,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   }
 
   /** A typed client for any service of the plugin, by descriptor. */
-  client<S extends DescService>(service: S): ServiceClient<S> {
+  client<S extends ServiceDescriptor>(service: S): ServiceClient<S> {
     return createServiceClient(service, this.#grpc);
   }
 

@@ -12,15 +12,15 @@ import {
   type DescMethod,
   type DescService,
   fromBinary,
-  type MessageInitShape,
-  type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { RpcError, Status, type StatusCode } from "./errors.ts";
+import type { MessageInit, RequestOf, ResponseOf, ServiceDescriptor } from "./shapes.ts";
 
-type MaybePromise<T> = T | Promise<T>;
+/** A value or a promise of it. */
+export type MaybePromise<T> = T | Promise<T>;
 
 /** What a plugin method receives besides its request. */
 export interface CallContext<B = unknown> {
@@ -42,64 +42,43 @@ export interface CallOptions {
   metadata?: Record<string, string>;
 }
 
-type Unary<I extends DescMessage, O extends DescMessage> = {
-  methodKind: "unary";
-  input: I;
-  output: O;
-};
-type ServerStreaming<I extends DescMessage, O extends DescMessage> = {
-  methodKind: "server_streaming";
-  input: I;
-  output: O;
-};
-type ClientStreaming<I extends DescMessage, O extends DescMessage> = {
-  methodKind: "client_streaming";
-  input: I;
-  output: O;
-};
-type BidiStreaming<I extends DescMessage, O extends DescMessage> = {
-  methodKind: "bidi_streaming";
-  input: I;
-  output: O;
-};
-
 /** The implementation of one method on the serving side. */
-export type MethodImpl<M, B = unknown> = M extends Unary<infer I, infer O>
-  ? (request: MessageShape<I>, ctx: CallContext<B>) => MaybePromise<MessageInitShape<O>>
-  : M extends ServerStreaming<infer I, infer O>
-    ? (request: MessageShape<I>, ctx: CallContext<B>) => AsyncIterable<MessageInitShape<O>>
-  : M extends ClientStreaming<infer I, infer O> ? (
-      requests: AsyncIterable<MessageShape<I>>,
+export type MethodImpl<M, B = unknown> = M extends { readonly methodKind: "unary" }
+  ? (request: RequestOf<M>, ctx: CallContext<B>) => MaybePromise<MessageInit<ResponseOf<M>>>
+  : M extends { readonly methodKind: "server_streaming" }
+    ? (request: RequestOf<M>, ctx: CallContext<B>) => AsyncIterable<MessageInit<ResponseOf<M>>>
+  : M extends { readonly methodKind: "client_streaming" } ? (
+      requests: AsyncIterable<RequestOf<M>>,
       ctx: CallContext<B>,
-    ) => MaybePromise<MessageInitShape<O>>
-  : M extends BidiStreaming<infer I, infer O> ? (
-      requests: AsyncIterable<MessageShape<I>>,
+    ) => MaybePromise<MessageInit<ResponseOf<M>>>
+  : M extends { readonly methodKind: "bidi_streaming" } ? (
+      requests: AsyncIterable<RequestOf<M>>,
       ctx: CallContext<B>,
-    ) => AsyncIterable<MessageInitShape<O>>
+    ) => AsyncIterable<MessageInit<ResponseOf<M>>>
   : never;
 
 /** The implementation of a service: one function per method, by its camelCase name. */
-export type ServiceImpl<S extends DescService, B = unknown> = {
+export type ServiceImpl<S extends ServiceDescriptor, B = unknown> = {
   [K in keyof S["method"]]: MethodImpl<S["method"][K], B>;
 };
 
 /** The client side of one method. */
-export type MethodClient<M> = M extends Unary<infer I, infer O>
-  ? (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>
-  : M extends ServerStreaming<infer I, infer O>
-    ? (request: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>
-  : M extends ClientStreaming<infer I, infer O> ? (
-      requests: AsyncIterable<MessageInitShape<I>>,
+export type MethodClient<M> = M extends { readonly methodKind: "unary" }
+  ? (request: MessageInit<RequestOf<M>>, options?: CallOptions) => Promise<ResponseOf<M>>
+  : M extends { readonly methodKind: "server_streaming" }
+    ? (request: MessageInit<RequestOf<M>>, options?: CallOptions) => AsyncIterable<ResponseOf<M>>
+  : M extends { readonly methodKind: "client_streaming" } ? (
+      requests: AsyncIterable<MessageInit<RequestOf<M>>>,
       options?: CallOptions,
-    ) => Promise<MessageShape<O>>
-  : M extends BidiStreaming<infer I, infer O> ? (
-      requests: AsyncIterable<MessageInitShape<I>>,
+    ) => Promise<ResponseOf<M>>
+  : M extends { readonly methodKind: "bidi_streaming" } ? (
+      requests: AsyncIterable<MessageInit<RequestOf<M>>>,
       options?: CallOptions,
-    ) => AsyncIterable<MessageShape<O>>
+    ) => AsyncIterable<ResponseOf<M>>
   : never;
 
 /** A typed client of a service: one function per method, by its camelCase name. */
-export type ServiceClient<S extends DescService> = {
+export type ServiceClient<S extends ServiceDescriptor> = {
   [K in keyof S["method"]]: MethodClient<S["method"][K]>;
 };
 
@@ -123,7 +102,8 @@ function deserializer(schema: DescMessage): (bytes: Buffer) => unknown {
 const definitions = new WeakMap<DescService, grpc.ServiceDefinition>();
 
 /** A grpc-js service definition for a protobuf-es service descriptor (cached). */
-export function serviceDefinition(service: DescService): grpc.ServiceDefinition {
+export function serviceDefinition(descriptor: ServiceDescriptor): grpc.ServiceDefinition {
+  const service = descriptor as unknown as DescService;
   let def = definitions.get(service);
   if (def) return def;
   const methods: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
@@ -212,10 +192,11 @@ async function writeAll(
  * grpc-js handlers for a typed implementation. `broker` is handed to every call's context.
  */
 export function serviceHandlers<B>(
-  service: DescService,
+  descriptor: ServiceDescriptor,
   impl: Record<string, unknown>,
   broker: B,
 ): grpc.UntypedServiceImplementation {
+  const service = descriptor as unknown as DescService;
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
     const fn = impl[method.localName] as ((...args: unknown[]) => unknown) | undefined;
@@ -324,11 +305,12 @@ async function pump(
 }
 
 /** A typed client for `service` over a grpc-js client (whose channel may be shared). */
-export function createServiceClient<S extends DescService>(
-  service: S,
+export function createServiceClient<S extends ServiceDescriptor>(
+  descriptor: S,
   client: grpc.Client,
 ): ServiceClient<S> {
-  const def = serviceDefinition(service);
+  const service = descriptor as unknown as DescService;
+  const def = serviceDefinition(descriptor);
   const out: Record<string, unknown> = {};
   for (const method of service.methods) {
     const d = def[method.localName];
@@ -405,18 +387,31 @@ export function createServiceClient<S extends DescService>(
   return out as ServiceClient<S>;
 }
 
+/** A grpc-js service definition (what `@grpc/proto-loader` and grpc-tools produce). */
+export type GrpcJsServiceDefinition = Record<string, {
+  /** `/package.Service/Method`. */
+  path: string;
+  /** Whether the client streams. */
+  requestStream: boolean;
+  /** Whether the server streams. */
+  responseStream: boolean;
+}>;
+
+/** grpc-js handlers by method name. */
+export type GrpcJsHandlers = Record<string, (...args: never[]) => unknown>;
+
 /**
  * Registers services on a gRPC server. Plugin sets and broker callbacks receive one, so the
  * same code serves a plugin's main services and its brokered ones.
  */
 export interface ServiceRegistrar<B = unknown> {
   /** Serves a protobuf-es service with a typed implementation. */
-  add<S extends DescService>(service: S, impl: ServiceImpl<S, B>): void;
+  add<S extends ServiceDescriptor>(service: S, impl: ServiceImpl<S, B>): void;
   /**
    * Serves a grpc-js service definition as is, for code generated by other tools
    * (`@grpc/proto-loader`, grpc-tools, ts-proto).
    */
-  addGrpcJs(definition: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void;
+  addGrpcJs(definition: GrpcJsServiceDefinition, handlers: GrpcJsHandlers): void;
 }
 
 /** A registrar that adds to `server`, handing `broker` to every call, and records service names. */
@@ -434,7 +429,10 @@ export function registrarFor<B>(
       names.push(service.typeName);
     },
     addGrpcJs(definition, handlers) {
-      server.addService(definition, handlers);
+      server.addService(
+        definition as unknown as grpc.ServiceDefinition,
+        handlers as unknown as grpc.UntypedServiceImplementation,
+      );
       const first = Object.values(definition)[0];
       if (first) names.push(first.path.split("/")[1]);
     },

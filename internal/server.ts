@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DescService } from "@bufbuild/protobuf";
+import type { GrpcOptions, ServiceDescriptor } from "./shapes.ts";
 import * as grpc from "@grpc/grpc-js";
 import { GRPCBroker } from "../gen/core/plugin/grpc_broker_pb.ts";
 import { GRPCController } from "../gen/core/plugin/grpc_controller_pb.ts";
@@ -63,7 +63,7 @@ export type PluginSet = Record<string, GrpcPlugin>;
  * const kv = grpcPlugin(KV, { get: ({ key }) => ({ value: store.get(key) }), put: ... });
  * ```
  */
-export function grpcPlugin<S extends DescService>(
+export function grpcPlugin<S extends ServiceDescriptor>(
   service: S,
   impl: ServiceImpl<S, GrpcBroker>,
 ): GrpcPlugin {
@@ -94,7 +94,7 @@ export interface ServeOptions {
    */
   tls?: () => TlsConfig | Promise<TlsConfig>;
   /** grpc-js server options, e.g. message size limits. */
-  grpcServerOptions?: grpc.ServerOptions;
+  grpcServerOptions?: GrpcOptions;
   /** The logger for the library's own messages (default: hclog JSON on stderr, level info). */
   logger?: Logger;
   /**
