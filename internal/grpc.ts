@@ -234,7 +234,7 @@ export function serviceHandlers<B>(
         ) => {
           const ctx = contextOf(call, broker);
           Promise.resolve()
-            .then(() => fn.call(impl, call as AsyncIterable<unknown>, ctx))
+            .then(() => fn.call(impl, messagesOf(call), ctx))
             .then((res) => callback(null, res), (err) => callback(toServiceError(err)));
         };
         break;
@@ -245,7 +245,7 @@ export function serviceHandlers<B>(
             .then(() =>
               writeAll(
                 call,
-                fn.call(impl, call as AsyncIterable<unknown>, ctx) as AsyncIterable<unknown>,
+                fn.call(impl, messagesOf(call), ctx) as AsyncIterable<unknown>,
                 ctx.signal,
               )
             )
@@ -275,17 +275,69 @@ function linkAbort(call: { cancel(): void }, signal: AbortSignal | undefined): (
   return () => signal.removeEventListener("abort", onAbort);
 }
 
+/** A stream of messages, as grpc-js calls are on both sides. */
+interface MessageStream {
+  on(event: "data", fn: (message: unknown) => void): unknown;
+  on(event: "end", fn: () => void): unknown;
+  on(event: "error", fn: (err: unknown) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/**
+ * The messages of a call, event-driven. Not `for await` over the stream itself: a Readable's
+ * async iterator destroys the stream when it ends, which on a bidirectional call cancels the
+ * responses not yet written (and Deno follows Node here).
+ */
+async function* messagesOf(stream: MessageStream): AsyncGenerator<unknown, void> {
+  const queue: unknown[] = [];
+  let done = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  stream.on("data", (message) => {
+    queue.push(message);
+    // Backpressure: stop reading while the consumer is behind.
+    if (queue.length >= 32) stream.pause();
+    notify();
+  });
+  stream.on("end", () => {
+    done = true;
+    notify();
+  });
+  stream.on("error", (err) => {
+    failure ??= err;
+    done = true;
+    notify();
+  });
+  for (;;) {
+    if (queue.length > 0) {
+      const message = queue.shift();
+      if (queue.length === 8) stream.resume();
+      yield message;
+      continue;
+    }
+    if (failure !== undefined) throw toRpcError(failure);
+    if (done) return;
+    await new Promise<void>((resolve) => (wake = resolve));
+  }
+}
+
+/** Reads a client call's responses; cancels the call if the reader stops early. */
 async function* readAll(
   stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
   unlink: () => void,
 ): AsyncGenerator<unknown> {
+  let finished = false;
   try {
-    for await (const message of stream) yield message;
-  } catch (err) {
-    throw toRpcError(err);
+    yield* messagesOf(stream);
+    finished = true;
   } finally {
     unlink();
-    stream.cancel();
+    if (!finished) stream.cancel();
   }
 }
 
@@ -414,11 +466,14 @@ export interface ServiceRegistrar<B = unknown> {
   addGrpcJs(definition: GrpcJsServiceDefinition, handlers: GrpcJsHandlers): void;
 }
 
-/** A registrar that adds to `server`, handing `broker` to every call, and records service names. */
+/**
+ * A registrar that adds to `server`, handing `broker` to every call; `onAdd` learns of each
+ * service (for reflection).
+ */
 export function registrarFor<B>(
   server: grpc.Server,
   broker: B,
-  names: string[] = [],
+  onAdd: (name: string, descriptor?: ServiceDescriptor) => void = () => {},
 ): ServiceRegistrar<B> {
   return {
     add(service, impl) {
@@ -426,7 +481,7 @@ export function registrarFor<B>(
         serviceDefinition(service),
         serviceHandlers(service, impl as Record<string, unknown>, broker),
       );
-      names.push(service.typeName);
+      onAdd(service.typeName, service);
     },
     addGrpcJs(definition, handlers) {
       server.addService(
@@ -434,7 +489,7 @@ export function registrarFor<B>(
         handlers as unknown as grpc.UntypedServiceImplementation,
       );
       const first = Object.values(definition)[0];
-      if (first) names.push(first.path.split("/")[1]);
+      if (first) onAdd(first.path.split("/")[1]);
     },
   };
 }

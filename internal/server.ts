@@ -16,6 +16,7 @@ import { PluginError } from "./errors.ts";
 import { registrarFor, type ServiceImpl, type ServiceRegistrar } from "./grpc.ts";
 import { formatHandshakeLine, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
+import { ReflectionRegistry } from "./reflection.ts";
 import { type Logger, pluginLogger } from "./logger.ts";
 import { encodeHandshakeCert, generateCertificate } from "./mtls.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
@@ -208,8 +209,12 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     grpcServerOptions: options.grpcServerOptions,
   });
   const server = new grpc.Server(options.grpcServerOptions);
-  const services: string[] = [];
-  const registrar = registrarFor(server, broker, services);
+  const reflection = new ReflectionRegistry();
+  const registrar = registrarFor(
+    server,
+    broker,
+    (name, descriptor) => reflection.add(name, descriptor),
+  );
   const health = new HealthService();
 
   let resolveStopped!: () => void;
@@ -217,7 +222,9 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   let stopping: Promise<void> | undefined;
   const cleanups: Array<() => void> = [];
 
+  // go-plugin's order: health, reflection, the plugins' services, broker, controller, stdio.
   registrar.add(Health, health.impl());
+  reflection.register(registrar);
   for (const plugin of Object.values(plugins)) plugin.register(registrar);
   registrar.add(GRPCBroker, {
     startStream(requests) {
@@ -288,7 +295,7 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     network: bound.network,
     address: bound.address,
     broker,
-    services,
+    services: reflection.names,
     stopped,
     stop,
   };
