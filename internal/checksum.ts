@@ -42,6 +42,7 @@ function equalConstantTime(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Throws a {@link PluginError} unless the file at `path` has the expected digest. */
 export async function verifyChecksum(path: string, checksum: Checksum): Promise<void> {
+  if (checksum.digest.length === 0) throw new PluginError("misconfigured", "no checksum provided");
   const expected = typeof checksum.digest === "string"
     ? hexToBytes(checksum.digest)
     : checksum.digest;

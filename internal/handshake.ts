@@ -91,15 +91,39 @@ export interface HandshakeExpectations {
   decodeCert: (text: string) => Uint8Array;
 }
 
-/** Go's strconv.Atoi accepts an optional sign and decimal digits, nothing else. */
-function atoi(text: string): number | undefined {
-  return /^[+-]?\d+$/.test(text) ? Number(text) : undefined;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Go's strconv.Atoi: an optional sign and decimal digits within int64. Returns the number, or
+ * the error text go-plugin would include.
+ */
+export function atoi(text: string): number | string {
+  if (!/^[+-]?\d+$/.test(text)) {
+    return `strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`;
+  }
+  const value = BigInt(text);
+  if (value < INT64_MIN || value > INT64_MAX) {
+    return `strconv.Atoi: parsing ${JSON.stringify(text)}: value out of range`;
+  }
+  return Number(value);
 }
 
-/** Go's text for a failed strconv.Atoi, which go-plugin includes in its messages. */
-function atoiError(text: string): string {
-  return `strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`;
-}
+/** Go's strconv.ParseBool spellings. */
+const GO_BOOLS: Record<string, boolean> = {
+  "1": true,
+  t: true,
+  T: true,
+  TRUE: true,
+  true: true,
+  True: true,
+  "0": false,
+  f: false,
+  F: false,
+  FALSE: false,
+  false: false,
+  False: false,
+};
 
 /**
  * Parses a handshake line with go-plugin v1.8's semantics (protocol doc §1.4), in its order.
@@ -125,10 +149,10 @@ export function parseHandshakeLine(line: string, expect: HandshakeExpectations):
   }
 
   const core = atoi(parts[0]);
-  if (core === undefined) {
+  if (typeof core === "string") {
     throw new PluginError(
       "incompatible-core-version",
-      `error parsing core protocol version: ${atoiError(parts[0])}`,
+      `error parsing core protocol version: ${core}`,
     );
   }
   if (core !== CORE_PROTOCOL_VERSION) {
@@ -142,10 +166,10 @@ export function parseHandshakeLine(line: string, expect: HandshakeExpectations):
   }
 
   const app = atoi(parts[1]);
-  if (app === undefined) {
+  if (typeof app === "string") {
     throw new PluginError(
       "incompatible-app-version",
-      `Error parsing protocol version ${JSON.stringify(parts[1])}: ${atoiError(parts[1])}`,
+      `Error parsing protocol version ${JSON.stringify(parts[1])}: ${app}`,
     );
   }
   if (!expect.hostVersions.includes(app)) {
@@ -153,7 +177,7 @@ export function parseHandshakeLine(line: string, expect: HandshakeExpectations):
     const hostList = [...expect.hostVersions].sort((a, b) => a - b).join(" ");
     throw new PluginError(
       "incompatible-app-version",
-      `incompatible API version with plugin. Plugin version: ${parts[1]}, ` +
+      `incompatible API version with plugin. Plugin version: ${app}, ` +
         `Client versions: [${hostList}]`,
     );
   }
@@ -194,25 +218,34 @@ export function parseHandshakeLine(line: string, expect: HandshakeExpectations):
     }
   }
 
-  if (parts.length >= 7) {
-    const mux = parts[6];
-    if (mux !== "true" && mux !== "false") {
+  // Like go-plugin, field 7 only matters when the host asked for a multiplexed broker.
+  const mux = parts.length >= 7 && Object.hasOwn(GO_BOOLS, parts[6])
+    ? GO_BOOLS[parts[6]]
+    : undefined;
+  if (mux !== undefined) info.multiplex = mux;
+  if (expect.multiplexRequested) {
+    if (parts.length < 7) {
       throw new PluginError(
         "broker-mux-unsupported",
-        `error parsing ${JSON.stringify(mux)} as a boolean for gRPC broker multiplexing support`,
+        "client requested gRPC broker multiplexing but plugin does not support the feature; " +
+          "for Go plugins, you will need to update the github.com/hashicorp/go-plugin " +
+          "dependency and recompile",
       );
     }
-    info.multiplex = mux === "true";
-  }
-  if (expect.multiplexRequested && info.multiplex !== true) {
-    throw new PluginError(
-      "broker-mux-unsupported",
-      "client requested gRPC broker multiplexing but plugin does not support the feature" +
-        (info.multiplex === undefined
-          ? "; for Go plugins, you will need to update the " +
-            "github.com/hashicorp/go-plugin dependency and recompile"
-          : ""),
-    );
+    if (mux === undefined) {
+      throw new PluginError(
+        "broker-mux-unsupported",
+        `error parsing ${
+          JSON.stringify(parts[6])
+        } as a boolean for gRPC broker multiplexing support`,
+      );
+    }
+    if (!mux) {
+      throw new PluginError(
+        "broker-mux-unsupported",
+        "client requested gRPC broker multiplexing but plugin does not support the feature",
+      );
+    }
   }
   return info;
 }

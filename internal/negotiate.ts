@@ -6,6 +6,8 @@
  * @module
  */
 
+import { atoi } from "./handshake.ts";
+
 /** The result of parsing `PLUGIN_PROTOCOL_VERSIONS`. */
 export interface ParsedVersions {
   /** The versions the host offers, in the order given. */
@@ -27,7 +29,8 @@ export function parseProtocolVersions(value: string | undefined): ParsedVersions
   const result: ParsedVersions = { versions: [], invalid: [] };
   if (!value) return result;
   for (const entry of value.split(",")) {
-    if (/^[+-]?\d+$/.test(entry)) result.versions.push(Number(entry));
+    const version = atoi(entry);
+    if (typeof version === "number") result.versions.push(version);
     else result.invalid.push(entry);
   }
   return result;

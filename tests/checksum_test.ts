@@ -136,10 +136,9 @@ Deno.test("verifyChecksum() rejects an empty byte digest with 'no checksum provi
 
 Deno.test({
   name: "verifyChecksum() rejects an empty hex digest with 'no checksum provided'",
-  // BUG: hexToBytes("") fails its /^([0-9a-fA-F]{2})+$/ test first, so an empty string reports
+  // Regression (fixed): hexToBytes("") fails its /^([0-9a-fA-F]{2})+$/ test first, so an empty string reports
   // "checksum digest is not a hex string". go-plugin's SecureConfig.Check returns
   // ErrSecureConfigNoChecksum ("no checksum provided") for any zero-length checksum.
-  ignore: true,
   async fn() {
     await withPluginFile(async (path) => {
       const err = await rejects(path, { digest: "" }, "misconfigured");

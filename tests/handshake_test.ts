@@ -247,9 +247,8 @@ Deno.test("parseHandshakeLine() prints the core version as the plugin sent it (%
 
 Deno.test({
   name: "parseHandshakeLine() rejects a core version out of Go's int range as a parse error",
-  // BUG: atoi() in internal/handshake.ts accepts any digit string; Go's strconv.Atoi fails with
+  // Regression (fixed): atoi() in internal/handshake.ts accepts any digit string; Go's strconv.Atoi fails with
   // `value out of range` beyond int64, so go-plugin reports a parse error, not a version mismatch.
-  ignore: true,
   fn() {
     assertPluginError(
       () => parseHandshakeLine("99999999999999999999|1|unix|/tmp/p|grpc|", expect()),
@@ -299,9 +298,8 @@ Deno.test("parseHandshakeLine() prints the host's versions as Go's %d of a slice
 
 Deno.test({
   name: "parseHandshakeLine() prints the plugin's app version as a parsed integer (%d)",
-  // BUG: the message uses the raw field parts[1]; go-plugin's checkProtoVersion formats the
+  // Regression (fixed): the message uses the raw field parts[1]; go-plugin's checkProtoVersion formats the
   // parsed int with %d, so "011" and "+11" are reported as 11.
-  ignore: true,
   fn() {
     for (const v of ["011", "+11"]) {
       assertPluginError(
@@ -315,8 +313,7 @@ Deno.test({
 
 Deno.test({
   name: "parseHandshakeLine() rejects an app version out of Go's int range as a parse error",
-  // BUG: same root cause as the core version: Go's Atoi says `value out of range`.
-  ignore: true,
+  // Regression (fixed): same root cause as the core version: Go's Atoi says `value out of range`.
   fn() {
     assertPluginError(
       () => parseHandshakeLine("1|99999999999999999999|unix|/tmp/p|grpc|", expect()),
@@ -498,10 +495,9 @@ Deno.test("parseHandshakeLine() rejects a non-boolean 7th field when multiplexin
 
 Deno.test({
   name: "parseHandshakeLine() ignores the 7th field when multiplexing was not requested",
-  // BUG: parseHandshakeLine validates field 7 unconditionally. go-plugin (client.go, §1.4 step 7)
+  // Regression (fixed): parseHandshakeLine validates field 7 unconditionally. go-plugin (client.go, §1.4 step 7)
   // only parses parts[6] inside `if GRPCBrokerMultiplex && protocol == grpc`, so a host that
   // did not ask for multiplexing (plugwire's host never does) accepts any 7th field.
-  ignore: true,
   fn() {
     const info = parseHandshakeLine("1|1|unix|/tmp/p|grpc||garbage", expect());
     assert.equal(info.address, "/tmp/p");
@@ -511,9 +507,8 @@ Deno.test({
 
 Deno.test({
   name: "parseHandshakeLine() reads the 7th field with Go's strconv.ParseBool spellings",
-  // BUG: only "true"/"false" are accepted. go-plugin parses parts[6] with strconv.ParseBool,
+  // Regression (fixed): only "true"/"false" are accepted. go-plugin parses parts[6] with strconv.ParseBool,
   // which also accepts 1, t, T, TRUE, True and 0, f, F, FALSE, False.
-  ignore: true,
   fn() {
     for (const t of ["1", "t", "T", "TRUE", "True", "true"]) {
       const info = parseHandshakeLine(

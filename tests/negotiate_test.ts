@@ -42,9 +42,8 @@ Deno.test("parseProtocolVersions() returns nothing for an empty or absent value"
 
 Deno.test({
   name: "parseProtocolVersions() reports an entry out of Go's int range as invalid",
-  // BUG: the /^[+-]?\d+$/ test accepts any length; Go's strconv.Atoi fails with
+  // Regression (fixed): the /^[+-]?\d+$/ test accepts any length; Go's strconv.Atoi fails with
   // `value out of range` beyond int64, so go-plugin skips the entry (with its stderr warning).
-  ignore: true,
   fn() {
     assert.deepEqual(parseProtocolVersions("99999999999999999999,2"), {
       versions: [2],
