@@ -61,14 +61,33 @@ const LIFETIME_MS = 262_980 * 60 * 60 * 1000;
 const P521_SCALAR_BYTES = 66;
 
 /**
+ * Deviations from the AutoMTLS profile, for tests and manual TLS setups (expired or
+ * not-yet-valid certificates, other host names). Every field defaults to go-plugin's value.
+ */
+export interface CertificateOptions {
+  /** Start of validity. @default {now - 30 s} */
+  notBefore?: Date;
+  /** End of validity. @default {now + 262980 h} */
+  notAfter?: Date;
+  /** The DNS names of the SubjectAltName extension (none: no SAN). @default {["localhost"]} */
+  dnsNames?: string[];
+  /** Subject and issuer CN. @default {"localhost"} */
+  commonName?: string;
+}
+
+/**
  * Generates a go-plugin AutoMTLS certificate exactly like go-plugin's `generateCert`:
  * ECDSA P-521 key, ecdsa-with-SHA512, random 128-bit serial, subject = issuer =
  * `O=HashiCorp, CN=localhost`, SAN `DNS:localhost`, NotBefore now-30 s, NotAfter now+262980 h,
  * KeyUsage (critical) digitalSignature|keyEncipherment|keyAgreement|keyCertSign,
  * EKU clientAuth+serverAuth, BasicConstraints (critical) CA:TRUE, SubjectKeyIdentifier.
  * Extensions come in the order Go's `x509.CreateCertificate` writes them.
+ *
+ * @param options Deviations from that profile (validity, names); none by default.
  */
-export async function generateCertificate(): Promise<Certificate> {
+export async function generateCertificate(
+  options: CertificateOptions = {},
+): Promise<Certificate> {
   const keys = await crypto.subtle.generateKey(
     { name: "ECDSA", namedCurve: "P-521" },
     true,
@@ -83,7 +102,8 @@ export async function generateCertificate(): Promise<Certificate> {
   const skid = (await crypto.subtle.digest("SHA-256", spki.subjectPublicKey)).slice(0, 20);
 
   const now = Date.now();
-  const name = hashiCorpName();
+  const name = hashiCorpName(options.commonName ?? HOST);
+  const dnsNames = options.dnsNames ?? [HOST];
   const tbs = new TBSCertificate({
     version: Version.v3,
     serialNumber: derInteger(crypto.getRandomValues(new Uint8Array(16))), // [0, 2^128) like Go
@@ -93,8 +113,8 @@ export async function generateCertificate(): Promise<Certificate> {
     // asn1-x509's Time picks UTCTime before 2050 and GeneralizedTime from 2050 on (RFC 5280),
     // and drops milliseconds, as Go does.
     validity: new Validity({
-      notBefore: new Date(now - NOT_BEFORE_SKEW_MS),
-      notAfter: new Date(now + LIFETIME_MS),
+      notBefore: options.notBefore ?? new Date(now - NOT_BEFORE_SKEW_MS),
+      notAfter: options.notAfter ?? new Date(now + LIFETIME_MS),
     }),
     subjectPublicKeyInfo: spki,
     extensions: new Extensions([
@@ -115,11 +135,14 @@ export async function generateCertificate(): Promise<Certificate> {
       // CA:TRUE with no pathLenConstraint: each side uses the peer's leaf as its only root.
       extension(id_ce_basicConstraints, true, new BasicConstraints({ cA: true })),
       extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(skid)),
-      extension(
-        id_ce_subjectAltName,
-        false,
-        new SubjectAlternativeName([new GeneralName({ dNSName: HOST })]),
-      ),
+      // An empty SAN extension is invalid (RFC 5280): no names, no extension.
+      ...(dnsNames.length
+        ? [extension(
+          id_ce_subjectAltName,
+          false,
+          new SubjectAlternativeName(dnsNames.map((dNSName) => new GeneralName({ dNSName }))),
+        )]
+        : []),
     ]),
   });
 
@@ -187,13 +210,16 @@ export function pemToDer(pem: string): Uint8Array {
   return fromBase64(body);
 }
 
-/** `O=HashiCorp, CN=localhost`: one attribute per RDN, O first, PrintableString, as Go does. */
-function hashiCorpName(): Name {
+/**
+ * `O=HashiCorp, CN=<commonName>` (CN=localhost by default): one attribute per RDN, O first,
+ * PrintableString (letters, digits, space and '()+,-./:=?), as Go does.
+ */
+function hashiCorpName(commonName: string): Name {
   const rdn = (type: string, value: string) =>
     new RelativeDistinguishedName([
       new AttributeTypeAndValue({ type, value: new AttributeValue({ printableString: value }) }),
     ]);
-  return new Name([rdn(OID_ORGANIZATION, "HashiCorp"), rdn(OID_COMMON_NAME, HOST)]);
+  return new Name([rdn(OID_ORGANIZATION, "HashiCorp"), rdn(OID_COMMON_NAME, commonName)]);
 }
 
 /** An X.509 extension whose value is the DER of `value`. */
