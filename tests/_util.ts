@@ -124,3 +124,62 @@ export async function eventually(
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** The file URL of a file of this repository, for imports in {@link runDenoEval} code. */
+export function repoUrl(relativePath: string): string {
+  return new URL(relativePath, root).href;
+}
+
+/** What a program printed, and how it ended. */
+export interface ProgramOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs TypeScript `code` with `deno eval` and this repository's config: a throwaway host (or
+ * any program) whose stdin, stdout and stderr a test controls. Import with {@link repoUrl}.
+ * The process carries the test mark, gets `stdin` (then EOF) and is SIGKILLed after
+ * `timeoutMs`.
+ */
+export async function runDenoEval(
+  code: string,
+  options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {},
+): Promise<ProgramOutput> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", `--config=${new URL("deno.json", root).pathname}`, code],
+    env: { ...options.env, PLUGWIRE_TEST_MARK: TEST_MARK },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => killQuietly(child), options.timeoutMs ?? 30_000);
+  try {
+    const writer = child.stdin.getWriter();
+    try {
+      await writer.write(new TextEncoder().encode(options.stdin ?? ""));
+      await writer.close();
+    } catch {
+      // It exited without reading its stdin: its output says why.
+    }
+    const out = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** SIGKILLs a child process of Deno.Command unless it is already gone. */
+export function killQuietly(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already exited.
+  }
+}
