@@ -19,7 +19,12 @@ import {
   type ServiceRegistrar,
 } from "./grpc.ts";
 import type { Network } from "./handshake.ts";
-import { channelCredentials, serverCredentials, type TlsConfig } from "./tls.ts";
+import {
+  channelCredentials,
+  rejectOutOfDateClientCert,
+  serverCredentials,
+  type TlsConfig,
+} from "./tls.ts";
 import { bindServer, type BoundAddress, grpcTarget } from "./transport.ts";
 
 /** go-plugin waits this long for connection info, and keeps unclaimed info this long. */
@@ -123,7 +128,10 @@ export class GrpcBroker {
     if (!this.#send) {
       throw new PluginError("broker", "Cannot accept: the other side has no broker stream");
     }
-    const server = new grpc.Server(this.#settings.grpcServerOptions);
+    const server = new grpc.Server({
+      ...this.#settings.grpcServerOptions,
+      ...(this.#settings.tls ? { interceptors: [rejectOutOfDateClientCert] } : {}),
+    });
     register(registrarFor(server, this));
     let bound: BoundAddress;
     try {

@@ -32,6 +32,7 @@ import {
   makeTempDir,
   onExit,
   pidAlive,
+  probeAddress,
   removePath,
   removePathSync,
   resolveExecutable,
@@ -391,6 +392,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
         }
       }
     }
+    // Whatever the plugin left in its process group (the real plugin behind `sh -c`) goes too.
+    this.#child?.killStragglers();
     await this.#close();
     if (this.#socketDir) await removePath(this.#socketDir);
   }
@@ -473,11 +476,20 @@ async function connect<P extends HostPluginSet>(
   try {
     await waitForReady(grpcClient, Math.min(options.startTimeoutMs ?? 60_000, 10_000));
   } catch (cause) {
+    // waitForReady only says "Failed to connect before the deadline"; one call on the failed
+    // channel reports grpc-js's last connection error (a TLS refusal, a name mismatch, ...).
+    const lastError = await createServiceClient(Health, grpcClient)
+      .check({ service: PLUGIN_HEALTH_SERVICE }, { timeoutMs: 1000 })
+      .then(() => undefined, (err) => {
+        const details = (toRpcError(err) as RpcError).details;
+        return /Last error: (.*?)(?: \([\dTZ:.-]+\))?\.? Resolution note/s.exec(details)?.[1];
+      });
     grpcClient.close();
     throw new PluginError(
       "connection-failed",
       `Cannot connect to plugin ${JSON.stringify(extra.name)} at ${info.network}:${info.address}` +
-        (tls ? " over mutual TLS" : "") + `: ${(cause as Error).message}`,
+        (tls ? " over mutual TLS" : "") + `: ${(cause as Error).message}` +
+        (lastError ? ` (last error: ${lastError})` : ""),
       { cause },
     );
   }
@@ -753,7 +765,8 @@ async function reattach<P extends HostPluginSet>(
     );
   }
   const name = options.name ?? `pid ${config.pid}`;
-  if (!pidAlive(config.pid)) {
+  // Like go-plugin: the pid must be alive and one dial of the address must succeed.
+  if (!pidAlive(config.pid) || !(await probeAddress(config.network, config.address))) {
     throw new PluginError("process-not-found", "reattachment process not found", {});
   }
   // go-plugin polls the pid every second to notice the plugin's exit.

@@ -12,6 +12,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -154,8 +155,13 @@ export interface ChildHandle {
   readonly stderr: ByteSource;
   /** Settles when the process has exited. */
   readonly exited: Promise<ExitStatus>;
-  /** Sends a signal; false if the process is gone. */
+  /** Sends a signal to the process and its group; false if the process has exited. */
   kill(signal: "SIGTERM" | "SIGKILL" | "SIGINT"): boolean;
+  /**
+   * Kills what is left of the process's group after the process itself exited (a plugin
+   * started through a shell leaves the real plugin there). False if the group is empty.
+   */
+  killStragglers(): boolean;
 }
 
 /** A stream of bytes delivered by callback (cheaper than web streams on the hot path). */
@@ -200,13 +206,21 @@ export function spawnProcess(
         env: options.env,
         cwd: options.cwd,
         stdio: [options.stdin === "inherit" ? "inherit" : "ignore", "pipe", "pipe"],
+        // Its own process group, so signals reach the whole plugin: with `sh -c "$PLUGIN"`
+        // (go-plugin's examples) dash forks rather than execs, and killing only the shell
+        // would orphan the real plugin.
+        detached: true,
       });
     } catch (err) {
       reject(err);
       return;
     }
+    let hasExited = false;
     const exited = new Promise<ExitStatus>((done) => {
-      child.once("exit", (code, signal) => done({ code, signal }));
+      child.once("exit", (code, signal) => {
+        hasExited = true;
+        done({ code, signal });
+      });
     });
     child.once("error", (err) => {
       if (child.pid === undefined) reject(err);
@@ -217,7 +231,29 @@ export function spawnProcess(
         stdout: byteSource(child.stdout),
         stderr: byteSource(child.stderr),
         exited,
-        kill: (signal) => child.kill(signal),
+        // process.kill, not child.kill: Deno's child.kill sends only the first signal.
+        kill: (signal) => {
+          if (hasExited) return false;
+          try {
+            process.kill(-child.pid!, signal);
+            return true;
+          } catch {
+            try {
+              process.kill(child.pid!, signal);
+              return true;
+            } catch {
+              return false;
+            }
+          }
+        },
+        killStragglers: () => {
+          try {
+            process.kill(-child.pid!, "SIGKILL");
+            return true;
+          } catch {
+            return false;
+          }
+        },
       });
     });
   });
@@ -371,4 +407,30 @@ export function captureOutput(sink: OutputSink): () => void {
   return () => {
     for (const restore of restores.reverse()) restore();
   };
+}
+
+/**
+ * One plain connection attempt to a plugin's address (go-plugin's reattach probe): true if
+ * something accepts it within `timeoutMs`.
+ */
+export function probeAddress(
+  network: "unix" | "tcp",
+  address: string,
+  timeoutMs = 2000,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const colon = address.lastIndexOf(":");
+    const socket = network === "unix" ? net.connect({ path: address }) : net.connect({
+      host: address.slice(0, colon).replace(/^\[|\]$/g, ""),
+      port: Number(address.slice(colon + 1)),
+    });
+    const timer = setTimeout(() => done(false), timeoutMs);
+    function done(ok: boolean) {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    }
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
 }

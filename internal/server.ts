@@ -31,7 +31,7 @@ import {
   writeRealStdout,
 } from "./runtime.ts";
 import { OutputCapture } from "./stdio.ts";
-import { serverCredentials, type TlsConfig } from "./tls.ts";
+import { rejectOutOfDateClientCert, serverCredentials, type TlsConfig } from "./tls.ts";
 import { bindServer } from "./transport.ts";
 
 /**
@@ -208,7 +208,10 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     tls,
     grpcServerOptions: options.grpcServerOptions,
   });
-  const server = new grpc.Server(options.grpcServerOptions);
+  const server = new grpc.Server({
+    ...options.grpcServerOptions,
+    ...(tls ? { interceptors: [rejectOutOfDateClientCert] } : {}),
+  });
   const reflection = new ReflectionRegistry();
   const registrar = registrarFor(
     server,
@@ -289,6 +292,7 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     // The broker is not multiplexed; say so only when asked (see formatHandshakeLine).
     multiplex: multiplexEnv ? false : undefined,
   }));
+  outputCapture.handshakePrinted();
 
   return {
     protocolVersion: version,

@@ -32,13 +32,24 @@ export class OutputCapture {
   #dropped = 0;
   #wake: (() => void) | undefined;
   #restore: (() => void) | undefined;
+  #handshakePrinted = false;
 
-  /** Starts capturing. Idempotent. */
+  /**
+   * Starts capturing. Idempotent. Until {@link OutputCapture.handshakePrinted}, stderr goes to
+   * the real stderr, as in go-plugin: a plugin that dies before its handshake must still tell
+   * the host why (the host shows the tail of its stderr).
+   */
   start(): void {
     if (this.#restore) return;
-    this.#restore = captureOutput((channel, bytes) =>
-      this.push(channel === "stdout" ? StdioData_Channel.STDOUT : StdioData_Channel.STDERR, bytes)
-    );
+    this.#restore = captureOutput((channel, bytes) => {
+      if (channel === "stderr" && !this.#handshakePrinted) return writeRealStderr(bytes);
+      this.push(channel === "stdout" ? StdioData_Channel.STDOUT : StdioData_Channel.STDERR, bytes);
+    });
+  }
+
+  /** From now on stderr is captured too. */
+  handshakePrinted(): void {
+    this.#handshakePrinted = true;
   }
 
   /** Stops capturing and restores the runtime's own stdout/stderr. */

@@ -59,3 +59,27 @@ export function channelCredentials(
     },
   };
 }
+
+/**
+ * A server interceptor refusing calls over a connection whose client certificate is expired
+ * or not yet valid: Deno's node:tls server checks the chain of a client certificate but not
+ * its validity period (Go's does).
+ */
+export const rejectOutOfDateClientCert: grpc.ServerInterceptor = (_method, call) =>
+  new grpc.ServerInterceptingCall(call, {
+    start(next) {
+      const cert = call.getAuthContext().sslPeerCertificate;
+      const now = Date.now();
+      if (
+        cert?.valid_from && (now < Date.parse(cert.valid_from) || now > Date.parse(cert.valid_to))
+      ) {
+        call.sendStatus({
+          code: grpc.status.UNAUTHENTICATED,
+          details: `client certificate is not valid now (${cert.valid_from} .. ${cert.valid_to})`,
+          metadata: new grpc.Metadata(),
+        });
+        return;
+      }
+      next();
+    },
+  });

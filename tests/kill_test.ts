@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { type PluginClient, startPlugin } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
-import { helperPlugin, processesWithMark, testNoLeftovers, testRoot } from "./_util.ts";
+import {
+  denoCommand,
+  eventually,
+  helperPlugin,
+  processesWithMark,
+  testNoLeftovers,
+  testRoot,
+} from "./_util.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -86,10 +93,9 @@ Deno.test("kill(): a plugin that ignores Shutdown gets SIGTERM after killGraceMs
 
 Deno.test({
   name: "kill(): a plugin that ignores Shutdown and SIGTERM gets SIGKILL",
-  // BUG: internal/runtime.ts spawnProcess's kill() calls node:child_process ChildProcess.kill,
+  // Regression (fixed): internal/runtime.ts spawnProcess's kill() calls node:child_process ChildProcess.kill,
   // which in Deno sends only the first signal (it returns false once `killed` is set): the
   // ladder's SIGKILL after SIGTERM is never sent and kill() waits for `exited` forever.
-  ignore: true,
   async fn() {
     const records: string[] = [];
     const plugin = await startPlugin({
@@ -165,6 +171,18 @@ Deno.test("a plugin exiting on its own: `exited` settles with its status; kill()
   assert.ok(!exists(socketDir), `socket dir ${socketDir} is left`);
   assertAllGone(plugin);
   assert.deepEqual(processesWithMark(), []);
+});
+
+Deno.test("kill() also stops the real plugin behind `sh -c` (dash forks, it does not exec)", async () => {
+  const command = denoCommand("tests/fixtures/helper_plugin.ts").map((a) => `'${a}'`).join(" ");
+  const plugin = await startPlugin({
+    ...helperPlugin("ignore-sigterm"),
+    cmd: ["sh", "-c", command],
+    plugins: { kv: KV },
+    killGraceMs: 300,
+  });
+  await plugin.kill();
+  await eventually("the plugin under the shell to be gone", () => processesWithMark().length === 0);
 });
 
 testNoLeftovers();

@@ -112,10 +112,9 @@ Deno.test("stderr-json: the plugin's hclog warning is a record named by `name`",
 
 Deno.test({
   name: "stderr-json: lines written with console.error before serve() reach `logger`",
-  // BUG: internal/stdio.ts OutputCapture captures stderr from module load, so console.error
+  // Regression (fixed): internal/stdio.ts OutputCapture captures stderr from module load, so console.error
   // before serve() goes to GRPCStdio (syncStderr, discarded by default) instead of the real
   // stderr that go-plugin's host logs (a Go plugin swaps os.Stderr only after its handshake).
-  ignore: true,
   async fn() {
     const records: PluginLogRecord[] = [];
     const plugin = await startPlugin({

@@ -206,11 +206,10 @@ for (const network of NETWORKS) {
 Deno.test({
   name:
     "BUG: a connection-failed error names the TLS reason (here: the certificate lacks localhost)",
-  // BUG: connect() in internal/client.ts reports only grpc-js's waitForReady text "Failed to
+  // Regression (fixed): connect() in internal/client.ts reports only grpc-js's waitForReady text "Failed to
   // connect before the deadline" and drops the channel's last error, which a plain call shows:
   // "Hostname/IP does not match certificate's altnames: Host: localhost. is not in the cert's
   // altnames: DNS:example.com". Fix: see the report (probe once with a call on failure).
-  ignore: true,
   fn: async () => {
     const { host, server } = await exampleComPair();
     const err = await startPlugin({
@@ -227,12 +226,11 @@ Deno.test({
 
 Deno.test({
   name: "BUG: a manual-TLS plugin serves no client whose certificate has expired",
-  // BUG: Deno 2.9.6's node:tls server (under grpc-js) checks the client certificate's chain
+  // Regression (fixed): Deno 2.9.6's node:tls server (under grpc-js) checks the client certificate's chain
   // but not its validity period: an expired (or not yet valid) client certificate it trusts is
   // accepted, and the plugin serves it (a Go plugin refuses the handshake). With AutoMTLS only
   // a fresh certificate is ever trusted, so this matters for manual TLS. Workaround: see the
   // report (a server interceptor checking call.getAuthContext().sslPeerCertificate dates).
-  ignore: true,
   fn: async () => {
     const server = await generateCertificate();
     const expiredHost = await generateCertificate({
