@@ -39,6 +39,8 @@ import {
   resolveGroup,
   signalPid,
   spawnProcess,
+  writeRealStderr,
+  writeRealStdout,
 } from "./runtime.ts";
 import { drainStdio, type StdioSink } from "./stdio.ts";
 import { channelCredentials, type TlsConfig } from "./tls.ts";
@@ -147,10 +149,14 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   logger?: LogSink;
   /** Receives every raw stderr line of the plugin, with its "\n" (go-plugin's `Stderr`). */
   stderr?: (line: string) => void;
-  /** Receives the plugin's streamed stdout (GRPCStdio). @default {discard} */
-  syncStdout?: StdioSink;
-  /** Receives the plugin's streamed stderr (GRPCStdio). @default {discard} */
-  syncStderr?: StdioSink;
+  /**
+   * Receives the plugin's streamed stdout (GRPCStdio): a function, `"inherit"` to mirror it on
+   * the host's stdout, or `"discard"` (go-plugin's default).
+   * @default {"discard"}
+   */
+  syncStdout?: StdioSink | "inherit" | "discard";
+  /** The same for the plugin's streamed stderr. @default {"discard"} */
+  syncStderr?: StdioSink | "inherit" | "discard";
   /** Aborts the start: the plugin is killed and `startPlugin` rejects. */
   signal?: AbortSignal;
   /** grpc-js channel options for the connection to the plugin. */
@@ -514,10 +520,14 @@ async function connect<P extends HostPluginSet>(
   const outgoing = new AsyncQueue<Parameters<Parameters<GrpcBroker["attach"]>[0]>[0]>();
   const brokerStream = client.client(GRPCBroker).startStream(outgoing, { signal: client.signal });
   void broker.attach((info) => outgoing.push(info), brokerStream).finally(() => outgoing.end());
-  const discard = () => {};
+  const sink = (option: StdioSink | "inherit" | "discard" | undefined, inherit: StdioSink) =>
+    typeof option === "function" ? option : option === "inherit" ? inherit : () => {};
   void drainStdio(
     client.client(GRPCStdio),
-    { stdout: options.syncStdout ?? discard, stderr: options.syncStderr ?? discard },
+    {
+      stdout: sink(options.syncStdout, writeRealStdout),
+      stderr: sink(options.syncStderr, writeRealStderr),
+    },
     client.signal,
     () => {},
   );
