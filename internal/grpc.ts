@@ -134,12 +134,21 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   return { code: Status.UNKNOWN, details: message };
 }
 
+const LOST_CONNECTION = /RST_STREAM.*(ended by the other party|ECONNRESET|EPIPE)|socket hang up/;
+
 /** Turns a grpc-js failure into an {@link RpcError}. */
 export function toRpcError(err: unknown): RpcError {
   if (err instanceof RpcError) return err;
   const e = err as Partial<grpc.ServiceError>;
   if (typeof e?.code === "number") {
-    return new RpcError(e.code as StatusCode, e.details ?? e.message ?? "", { cause: err });
+    const details = e.details ?? e.message ?? "";
+    // grpc-js reports a peer that vanished mid-call (a crashed or killed plugin) as INTERNAL
+    // when the socket ends under an open stream; it is the same event as UNAVAILABLE, which is
+    // what grpc-go reports and what callers test for.
+    const code = e.code === Status.INTERNAL && LOST_CONNECTION.test(details)
+      ? Status.UNAVAILABLE
+      : e.code as StatusCode;
+    return new RpcError(code, details, { cause: err });
   }
   return new RpcError(Status.UNKNOWN, err instanceof Error ? err.message : String(err), {
     cause: err,
