@@ -141,6 +141,12 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   allowPlaintextFallback?: boolean;
   /** Manual TLS (go-plugin's TLSConfig); ignored with `autoMtls`. */
   tls?: TlsConfig;
+  /**
+   * The protocol flavour: go-plugin's, or RPCPlugin's (the host lists its transports in
+   * `PLUGIN_TRANSPORTS`, mutual TLS is mandatory, the plugin has no controller service).
+   * @default {"go-plugin"}
+   */
+  protocol?: "go-plugin" | "rpcplugin";
   /** Refuse to start an executable whose digest differs. */
   checksum?: Checksum;
   /** The plugin's name in log records. @default {basename of the executable} */
@@ -268,6 +274,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   #killing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #reattached: boolean;
+  readonly #controller: boolean;
 
   /** @internal Use {@link startPlugin}. */
   constructor(init: {
@@ -284,6 +291,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     killGraceMs: number;
     untrack: () => void;
     reattached: boolean;
+    controller?: boolean;
   }) {
     this.protocolVersion = init.info.appVersion;
     this.network = init.info.network;
@@ -299,6 +307,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#killGraceMs = init.killGraceMs;
     this.#untrack = init.untrack;
     this.#reattached = init.reattached;
+    this.#controller = init.controller ?? true;
     this.exited = init.exited.then((status) => {
       this.#hasExited = true;
       void this.#close();
@@ -373,14 +382,17 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   async #kill(): Promise<void> {
     if (!this.#hasExited) {
       let answered = false;
-      try {
-        await this.client(GRPCController).shutdown({}, { timeoutMs: this.#killGraceMs });
-        answered = true;
-      } catch (err) {
-        // grpc-go's hard stop often kills its own reply: UNAVAILABLE still means "stopping".
-        answered = (toRpcError(err) as RpcError).code === 14;
+      // An RPCPlugin plugin has no controller: straight to SIGTERM.
+      if (this.#controller) {
+        try {
+          await this.client(GRPCController).shutdown({}, { timeoutMs: this.#killGraceMs });
+          answered = true;
+        } catch (err) {
+          // grpc-go's hard stop often kills its own reply: UNAVAILABLE still means "stopping".
+          answered = (toRpcError(err) as RpcError).code === 14;
+        }
       }
-      if (!(await this.#waitExit(this.#killGraceMs))) {
+      if (!this.#controller || !(await this.#waitExit(this.#killGraceMs))) {
         if (this.#child) {
           this.#child.kill("SIGTERM");
           if (!(await this.#waitExit(this.#killGraceMs))) {
@@ -512,6 +524,7 @@ async function connect<P extends HostPluginSet>(
     tls,
     broker,
     killGraceMs: options.killGraceMs ?? 2000,
+    controller: options.protocol !== "rpcplugin",
     ...extra,
   });
 
@@ -562,8 +575,11 @@ export async function startPlugin<P extends HostPluginSet>(
     PLUGIN_MAX_PORT: String(options.maxPort ?? 25000),
     PLUGIN_PROTOCOL_VERSIONS: [...sets.keys()].join(","),
   };
+  const rpcplugin = options.protocol === "rpcplugin";
+  if (rpcplugin) env.PLUGIN_TRANSPORTS = "unix,tcp";
   let hostCert: Awaited<ReturnType<typeof generateCertificate>> | undefined;
-  if (options.autoMtls) {
+  // RPCPlugin makes TLS mandatory: AutoMTLS unless the host brought its own TLS settings.
+  if (options.autoMtls || (rpcplugin && !options.tls)) {
     hostCert = await generateCertificate();
     env.PLUGIN_CLIENT_CERT = hostCert.certPem;
   } else {
@@ -731,7 +747,7 @@ export async function startPlugin<P extends HostPluginSet>(
   if (hostCert) {
     if (info.serverCert) {
       tls = { cert: hostCert.certPem, key: hostCert.keyPem, ca: derToPem(info.serverCert) };
-    } else if (options.allowPlaintextFallback) {
+    } else if (options.allowPlaintextFallback && !rpcplugin) {
       tls = undefined;
     } else {
       return await fail(

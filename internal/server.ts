@@ -17,6 +17,7 @@ import { registrarFor, type ServiceImpl, type ServiceRegistrar } from "./grpc.ts
 import { formatHandshakeLine, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
+import { chooseTransport, padBase64, TRANSPORTS_ENV } from "./rpcplugin.ts";
 import { type Logger, pluginLogger } from "./logger.ts";
 import { encodeHandshakeCert, generateCertificate } from "./mtls.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
@@ -187,6 +188,15 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   }
   const version = negotiateVersion([...sets.keys()], offered.versions);
   const plugins = sets.get(version)!;
+  const transports = getEnv(TRANSPORTS_ENV);
+  if (transports !== undefined && !offered.versions.includes(version)) {
+    // RPCPlugin: no version in common means exit, not "serve the lowest".
+    writeRealStderr(
+      `plugin supports protocol versions [${[...sets.keys()].join(" ")}], host offers ` +
+        `[${offered.versions.join(" ")}]: nothing in common\n`,
+    );
+    exitProcess(1);
+  }
 
   // TLS: a provider wins; else AutoMTLS when the host sent its certificate.
   let tls: TlsConfig | undefined;
@@ -198,9 +208,23 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     const own = await generateCertificate();
     tls = { cert: own.certPem, key: own.keyPem, ca: hostCert };
     handshakeCert = encodeHandshakeCert(own.der);
+    if (transports !== undefined) handshakeCert = padBase64(handshakeCert);
   }
 
-  const network = options.network ?? "unix";
+  if (transports !== undefined && !tls) {
+    writeRealStderr(
+      "RPCPlugin requires TLS: the host set PLUGIN_TRANSPORTS but no PLUGIN_CLIENT_CERT, " +
+        "and this plugin has no TLS provider\n",
+    );
+    exitProcess(1);
+  }
+  const network = transports === undefined
+    ? options.network ?? "unix"
+    : chooseTransport(transports, options.network);
+  if (network === undefined) {
+    writeRealStderr(`no supported transport in PLUGIN_TRANSPORTS=${transports}\n`);
+    exitProcess(1);
+  }
   const socketDir = getEnv("PLUGIN_UNIX_SOCKET_DIR") || undefined;
   const broker = new GrpcBroker({
     network,
