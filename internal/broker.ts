@@ -70,7 +70,10 @@ export class GrpcBroker {
   #lastId = 0;
   readonly #settings: BrokerSettings;
   readonly #pending = new Map<number, { info: ConnInfo; expiry: ReturnType<typeof setTimeout> }>();
-  readonly #waiters = new Map<number, (info: ConnInfo) => void>();
+  readonly #waiters = new Map<
+    number,
+    { resolve: (info: ConnInfo) => void; reject: (err: Error) => void }
+  >();
   readonly #servers = new Set<BrokerServer>();
   readonly #connections = new Set<BrokerConnection>();
   #send: ((info: MessageInitShape<typeof ConnInfoSchema>) => void) | undefined;
@@ -107,7 +110,7 @@ export class GrpcBroker {
     const waiter = this.#waiters.get(info.serviceId);
     if (waiter) {
       this.#waiters.delete(info.serviceId);
-      waiter(info);
+      waiter.resolve(info);
       return;
     }
     // Like go-plugin: one slot per id, dropped if nobody dials it within 5 s.
@@ -196,9 +199,15 @@ export class GrpcBroker {
         this.#waiters.delete(id);
         reject(new PluginError("broker", `timeout waiting for connection info (broker id ${id})`));
       }, timeoutMs);
-      this.#waiters.set(id, (info) => {
-        clearTimeout(timer);
-        resolve(info);
+      this.#waiters.set(id, {
+        resolve: (info) => {
+          clearTimeout(timer);
+          resolve(info);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
     });
   }
@@ -209,6 +218,10 @@ export class GrpcBroker {
     this.#closed = true;
     for (const { expiry } of this.#pending.values()) clearTimeout(expiry);
     this.#pending.clear();
+    for (const [id, waiter] of this.#waiters) {
+      waiter.reject(new PluginError("closed", `Cannot dial broker id ${id}: the broker closed`));
+    }
+    this.#waiters.clear();
     for (const connection of [...this.#connections]) connection.close();
     await Promise.all([...this.#servers].map((s) => s.close()));
   }

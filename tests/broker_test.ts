@@ -99,4 +99,16 @@ Deno.test("broker: brokered listeners and their sockets close with the client", 
   assert.throws(() => Deno.statSync(socketDir), Deno.errors.NotFound);
 });
 
+Deno.test("broker: a dial still waiting when the client is killed fails at once", async () => {
+  const plugin = await startPlugin({ ...helperPlugin("serve"), plugins: { test: Test } });
+  const started = Date.now();
+  const failed = assert.rejects(
+    plugin.broker.dial(42, { timeoutMs: 60_000 }),
+    (err) => err instanceof PluginError && err.code === "closed",
+  );
+  await plugin.kill();
+  await failed;
+  assert.ok(Date.now() - started < 5000);
+});
+
 testNoLeftovers();
