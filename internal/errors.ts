@@ -26,6 +26,27 @@
  * - `connection-failed`: the plugin's address did not accept a gRPC connection.
  * - `closed`: the client was killed or the plugin has exited.
  * - `broker`: a broker connection could not be made.
+ *
+ * @example Telling the user what to do next
+ * ```ts
+ * import { PluginError } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * function advice(err: unknown): string {
+ *   if (!(err instanceof PluginError)) return "unexpected error";
+ *   switch (err.code) {
+ *     case "incompatible-app-version":
+ *       return "upgrade the plugin";
+ *     case "start-timeout":
+ *     case "exited-before-connect":
+ *       return `the plugin did not start:\n${err.stderrTail.join("\n")}`;
+ *     default:
+ *       return err.message;
+ *   }
+ * }
+ * const err = new PluginError("incompatible-app-version", "incompatible API version");
+ * assert.equal(advice(err), "upgrade the plugin");
+ * ```
  */
 export type PluginErrorCode =
   | "misconfigured"
@@ -46,7 +67,20 @@ export type PluginErrorCode =
   | "closed"
   | "broker";
 
-/** Options of a {@link PluginError}. */
+/**
+ * Options of a {@link PluginError}.
+ *
+ * @example Keeping the plugin's last words
+ * ```ts
+ * import { PluginError, type PluginErrorOptions } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PluginErrorOptions = { stderrTail: ["panic: no config"], path: "./kv-plugin" };
+ * const err = new PluginError("exited-before-connect", "plugin exited", options);
+ * assert.deepEqual(err.stderrTail, ["panic: no config"]);
+ * assert.equal(err.path, "./kv-plugin");
+ * ```
+ */
 export interface PluginErrorOptions {
   /** The underlying error, if any. */
   cause?: unknown;
@@ -122,7 +156,21 @@ export const Status = {
   UNAUTHENTICATED: 16,
 } as const;
 
-/** A gRPC status code number (see {@link Status}). */
+/**
+ * A gRPC status code number (see {@link Status}).
+ *
+ * @example Deciding whether to retry a call
+ * ```ts
+ * import { RpcError, Status, type StatusCode } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * function retryable(code: StatusCode): boolean {
+ *   return code === Status.UNAVAILABLE || code === Status.DEADLINE_EXCEEDED;
+ * }
+ * assert.ok(retryable(new RpcError(Status.UNAVAILABLE, "connection refused").code));
+ * assert.ok(!retryable(Status.NOT_FOUND));
+ * ```
+ */
 export type StatusCode = typeof Status[keyof typeof Status];
 
 const statusNames: Record<number, string> = Object.fromEntries(
