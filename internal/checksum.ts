@@ -11,9 +11,22 @@ import { readFile } from "./runtime.ts";
 /**
  * The expected digest of a plugin executable.
  *
- * @example
- * ```ts ignore
- * const checksum: Checksum = { algorithm: "SHA-256", digest: "9f86d0…" };
+ * @example Refusing an executable that is not the expected one
+ * ```ts
+ * import { type Checksum, PluginError, startPlugin } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * // Usually the output of `sha256sum ./kv-plugin`, recorded when the plugin was installed.
+ * const checksum: Checksum = { algorithm: "SHA-256", digest: "00".repeat(32) };
+ * await assert.rejects(
+ *   startPlugin({
+ *     cmd: ["sh"], // hashed before anything runs: sh's digest is not all zeros
+ *     handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *     plugins: {},
+ *     checksum,
+ *   }),
+ *   (err) => err instanceof PluginError && err.code === "checksum-mismatch",
+ * );
  * ```
  */
 export interface Checksum {

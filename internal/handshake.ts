@@ -14,7 +14,27 @@ import { PluginError } from "./errors.ts";
 /** go-plugin's core protocol version: every plugin prints it, every host requires it. */
 export const CORE_PROTOCOL_VERSION = 1;
 
-/** The transports a handshake can name. */
+/**
+ * The transports a handshake can name.
+ *
+ * @example Serving on loopback TCP instead of a unix socket
+ * ```ts
+ * import { grpcPlugin, type Network, type ServeOptions } from "@plugwire/plugwire/plugin";
+ * import { Greeter } from "../gen/greeter/greeter_pb.ts";
+ *
+ * const network: Network = Deno.build.os === "windows" ? "tcp" : "unix";
+ * const options: ServeOptions = {
+ *   handshake: { protocolVersion: 1, magicCookieKey: "GREETER", magicCookieValue: "hi" },
+ *   plugins: {
+ *     greeter: grpcPlugin(Greeter, {
+ *       greet: ({ name }) => ({ message: `hello, ${name}` }),
+ *       count: ({ text }) => ({ letters: text.length, words: text.split(" ").length }),
+ *     }),
+ *   },
+ *   network,
+ * };
+ * ```
+ */
 export type Network = "unix" | "tcp";
 
 /** What a plugin announces in its handshake line. */

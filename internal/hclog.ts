@@ -11,10 +11,12 @@
 /**
  * An hclog level, lowest first.
  *
- * @example
+ * @example Showing a plugin's logs from debug up
  * ```ts
- * import type { LogLevel } from "./hclog.ts";
- * const level: LogLevel = "warn";
+ * import { consoleLogSink, type LogLevel } from "@plugwire/plugwire/host";
+ *
+ * const level: LogLevel = "debug";
+ * const logger = consoleLogSink(level); // startPlugin({ ..., logger })
  * ```
  */
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error";
@@ -22,11 +24,24 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error";
 /**
  * A log record, as the host receives it from a plugin (or as a plugin emits it).
  *
- * @example
+ * @example Formatting a record as one line of text
  * ```ts
- * import { type LogRecord, StderrLineParser } from "./hclog.ts";
- * const record: LogRecord = new StderrLineParser().parse("[INFO] ready");
- * // { level: "info", message: "ready", fields: {}, raw: "[INFO] ready" }
+ * import type { LogRecord } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * function format({ level, module, message, fields }: LogRecord): string {
+ *   const pairs = Object.entries(fields).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+ *   return [level.toUpperCase(), module ?? "-", message, ...pairs].join(" ");
+ * }
+ * // What a plugin's `logger.named("store").info("opened", { files: 2 })` becomes:
+ * const record: LogRecord = {
+ *   level: "info",
+ *   message: "opened",
+ *   module: "store",
+ *   fields: { files: 2 },
+ *   raw: `{"@level":"info","@message":"opened","@module":"store","files":2}`,
+ * };
+ * assert.equal(format(record), "INFO store opened files=2");
  * ```
  */
 export interface LogRecord {

@@ -9,7 +9,25 @@
 import { formatHclogLine, levelRank, type LogLevel, type LogRecord } from "./hclog.ts";
 import { getEnv, writeRealStderr } from "./runtime.ts";
 
-/** A structured logger. */
+/**
+ * A structured logger.
+ *
+ * @example Handing a named logger with fields down
+ * ```ts
+ * import { type Logger, pluginLogger } from "@plugwire/plugwire/plugin";
+ * import assert from "node:assert/strict";
+ *
+ * function openStore(log: Logger, path: string): void {
+ *   log.named("store").with({ path }).info("opened");
+ * }
+ * const lines: string[] = [];
+ * openStore(pluginLogger("kv", { write: (line) => lines.push(line) }), "/tmp/kv");
+ * const record = JSON.parse(lines[0]);
+ * assert.equal(record["@module"], "kv.store");
+ * assert.equal(record["@message"], "opened");
+ * assert.equal(record.path, "/tmp/kv");
+ * ```
+ */
 export interface Logger {
   /** Logs at trace level. */
   trace(message: string, fields?: Record<string, unknown>): void;
@@ -27,7 +45,22 @@ export interface Logger {
   with(fields: Record<string, unknown>): Logger;
 }
 
-/** Options of {@link pluginLogger}. */
+/**
+ * Options of {@link pluginLogger}.
+ *
+ * @example Warnings and errors only, written to an array
+ * ```ts
+ * import { pluginLogger, type PluginLoggerOptions } from "@plugwire/plugwire/plugin";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const options: PluginLoggerOptions = { level: "warn", write: (line) => lines.push(line) };
+ * const log = pluginLogger("cache", options);
+ * log.info("hit", { key: "a" });
+ * log.warn("evicted", { key: "b" });
+ * assert.equal(lines.length, 1);
+ * ```
+ */
 export interface PluginLoggerOptions {
   /**
    * The lowest level written. Default: `PLUGWIRE_LOG_LEVEL` from the environment, else `trace`,
@@ -44,7 +77,25 @@ function isLevel(value: string | undefined): value is LogLevel {
   return value !== undefined && (LEVELS as readonly string[]).includes(value);
 }
 
-/** A logger writing hclog JSON lines, named `module`. */
+/**
+ * A logger writing hclog JSON lines, named `module`. The plugin's `logger` is one with no name.
+ *
+ * @param module The module name in each line (`@module`); empty for none.
+ * @param options The lowest level and where lines go.
+ * @returns The logger.
+ *
+ * @example A logger of one's own module
+ * ```ts
+ * import { pluginLogger } from "@plugwire/plugwire/plugin";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const log = pluginLogger("cache", { write: (line) => lines.push(line) }); // default: stderr
+ * log.debug("warming", { entries: 3 });
+ * const { "@level": level, "@module": module, entries } = JSON.parse(lines[0]);
+ * assert.deepEqual([level, module, entries], ["debug", "cache", 3]);
+ * ```
+ */
 export function pluginLogger(module = "", options: PluginLoggerOptions = {}): Logger {
   const envLevel = getEnv("PLUGWIRE_LOG_LEVEL")?.toLowerCase();
   const level = options.level ?? (isLevel(envLevel) ? envLevel : "trace");
@@ -73,18 +124,59 @@ function makeLogger(
   };
 }
 
-/** A record from a plugin's stderr, as the host receives it. */
+/**
+ * A record from a plugin's stderr, as the host receives it.
+ *
+ * @example Counting errors per plugin
+ * ```ts
+ * import type { LogSink, PluginLogRecord } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * const errors = new Map<string, number>();
+ * const countErrors: LogSink = (record: PluginLogRecord) => {
+ *   if (record.level === "error") errors.set(record.plugin, (errors.get(record.plugin) ?? 0) + 1);
+ * };
+ * countErrors({ plugin: "kv", level: "error", message: "disk full", fields: {}, raw: "" });
+ * assert.equal(errors.get("kv"), 1);
+ * ```
+ */
 export interface PluginLogRecord extends LogRecord {
   /** The plugin's name (its executable's base name unless the host named it). */
   plugin: string;
 }
 
-/** Receives a plugin's log records on the host side. */
+/**
+ * Receives a plugin's log records on the host side.
+ *
+ * @example Silencing one noisy module of a plugin
+ * ```ts
+ * import { consoleLogSink, type LogSink } from "@plugwire/plugwire/host";
+ *
+ * const show = consoleLogSink("debug");
+ * const logger: LogSink = (record) => {
+ *   if (record.module !== "cache") show(record);
+ * };
+ * // startPlugin({ ..., logger }); here, a record the filter drops:
+ * logger({ plugin: "kv", module: "cache", level: "debug", message: "hit", fields: {}, raw: "" });
+ * ```
+ */
 export type LogSink = (record: PluginLogRecord) => void;
 
 /**
  * The host's default sink: records at `minLevel` or above, as hclog-style text lines on the
  * host's stderr (`2026-01-02T15:04:05.000Z [INFO]  kv: message: key=value`).
+ *
+ * @param minLevel The lowest level shown.
+ * @returns A sink, for the `logger` option of `startPlugin`.
+ *
+ * @example Showing a plugin's debug records
+ * ```ts
+ * import { consoleLogSink } from "@plugwire/plugwire/host";
+ *
+ * const logger = consoleLogSink("debug"); // startPlugin({ ..., logger })
+ * logger({ plugin: "kv", level: "debug", message: "get", fields: { key: "a" }, raw: "" });
+ * // stderr: 2026-01-02T15:04:05.000Z [DEBUG] kv: get: key=a
+ * ```
  */
 export function consoleLogSink(minLevel: LogLevel = "info"): LogSink {
   const min = levelRank(minLevel);

@@ -138,7 +138,22 @@ export function resolveExecutable(command: string): string {
   return command;
 }
 
-/** How a child process ended. */
+/**
+ * How a child process ended.
+ *
+ * @example Reporting how a plugin ended
+ * ```ts
+ * import type { ExitStatus } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * // plugin.exited.then((status) => console.error(describe(status)));
+ * function describe({ code, signal }: ExitStatus): string {
+ *   return signal === null ? `exited with status ${code}` : `killed by ${signal}`;
+ * }
+ * assert.equal(describe({ code: null, signal: "SIGKILL" }), "killed by SIGKILL");
+ * assert.equal(describe({ code: 0, signal: null }), "exited with status 0");
+ * ```
+ */
 export interface ExitStatus {
   /** The exit code, or null when a signal ended it. */
   code: number | null;

@@ -111,7 +111,30 @@ export class OutputCapture {
   }
 }
 
-/** Where the host sends a plugin's streamed output. */
+/**
+ * Where the host sends a plugin's streamed output.
+ *
+ * @example Collecting a plugin's stdout as text
+ * ```ts
+ * import type { StartOptions, StdioSink } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const decoder = new TextDecoder();
+ * let output = "";
+ * const collect: StdioSink = (bytes) => {
+ *   output += decoder.decode(bytes, { stream: true });
+ * };
+ * const options: StartOptions = {
+ *   cmd: ["./kv-plugin"],
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: { kv: KV },
+ *   syncStdout: collect, // what the plugin prints, in order, once it is connected
+ * };
+ * collect(new TextEncoder().encode("ready\n")); // what the host does with each chunk
+ * assert.equal(output, "ready\n");
+ * ```
+ */
 export type StdioSink = (bytes: Uint8Array) => void;
 
 /**

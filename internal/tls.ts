@@ -12,9 +12,25 @@ import { Buffer } from "node:buffer";
 /**
  * Mutual TLS settings, PEM encoded.
  *
- * @example
- * ```ts ignore
- * const tls: TlsConfig = { cert: myCertPem, key: myKeyPem, ca: peerCertPem };
+ * @example Manual TLS from certificate files
+ * ```ts
+ * import type { StartOptions, TlsConfig } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ *
+ * async function hostOptions(dir: string): Promise<StartOptions> {
+ *   const tls: TlsConfig = {
+ *     cert: await Deno.readTextFile(`${dir}/host.crt`),
+ *     key: await Deno.readTextFile(`${dir}/host.key`),
+ *     ca: await Deno.readTextFile(`${dir}/plugin.crt`), // the plugin's certificate, or its CA
+ *     serverName: "kv-plugin", // a name in the plugin's certificate
+ *   };
+ *   return {
+ *     cmd: ["./kv-plugin"],
+ *     handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *     plugins: { kv: KV },
+ *     tls,
+ *   };
+ * }
  * ```
  */
 export interface TlsConfig {
