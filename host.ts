@@ -70,17 +70,28 @@ export { PluginError, RpcError, Status } from "./internal/errors.ts";
  * @returns A connected client; kill it (or use `await using`) when done.
  * @throws {PluginError} When the plugin cannot be started, handshaken or reached.
  *
- * @example
- * ```ts ignore
+ * @example Starting the KV example plugin over AutoMTLS
+ * ```ts
  * import { startPlugin } from "@plugwire/plugwire/host";
- * import { Greeter } from "./gen/greeter/greeter_pb.ts";
+ * import { KV } from "./gen/kv/kv_pb.ts";
+ * import assert from "node:assert/strict";
  *
- * await using plugin = await startPlugin({
- *   cmd: ["python3", "examples/greeter/plugin.py"],
- *   handshake: { protocolVersion: 1, magicCookieKey: "GREETER_PLUGIN", magicCookieValue: "hello-from-pyplugin" },
- *   plugins: { greeter: Greeter },
- * });
- * const { message } = await plugin.dispense("greeter").greet({ name: "deno" });
+ * const cwd = await Deno.makeTempDir(); // the KV plugin keeps each value in a file there
+ * const pluginFile = new URL("./examples/kv/plugin.ts", import.meta.url).pathname;
+ * {
+ *   await using plugin = await startPlugin({
+ *     cmd: [Deno.execPath(), "run", "-A", "--quiet", pluginFile],
+ *     handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *     plugins: { kv: KV },
+ *     autoMtls: true,
+ *     cwd,
+ *   });
+ *   const kv = plugin.dispense("kv");
+ *   await kv.put({ key: "greeting", value: new TextEncoder().encode("hello") });
+ *   const { value } = await kv.get({ key: "greeting" });
+ *   assert.match(new TextDecoder().decode(value), /^hello/); // the plugin appends a signature
+ * } // `await using` kills the plugin here
+ * await Deno.remove(cwd, { recursive: true });
  * ```
  */
 export function startPlugin<P extends HostPluginSet>(

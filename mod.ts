@@ -7,7 +7,7 @@
  * - Host authors: `@plugwire/plugwire/host` ({@link startPlugin}, {@link PluginClient}).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serve, startPlugin } from "@plugwire/plugwire";
  * ```
  *

@@ -85,12 +85,12 @@ export const logger: Logger = pluginLogger();
  * @param options The handshake, the plugins and how to serve them.
  * @returns Resolves after the host's Shutdown call, once everything is closed.
  *
- * @example
- * ```ts ignore
- * import { grpcPlugin, serve } from "@plugwire/plugwire/plugin";
+ * @example A greeter plugin
+ * ```ts
+ * import { grpcPlugin, serve, type ServeOptions } from "@plugwire/plugwire/plugin";
  * import { Greeter } from "./gen/greeter/greeter_pb.ts";
  *
- * await serve({
+ * const options: ServeOptions = {
  *   handshake: { protocolVersion: 1, magicCookieKey: "GREETER", magicCookieValue: "hi" },
  *   plugins: {
  *     greeter: grpcPlugin(Greeter, {
@@ -98,7 +98,10 @@ export const logger: Logger = pluginLogger();
  *       count: ({ text }) => ({ letters: text.length, words: text.split(/\s+/).length }),
  *     }),
  *   },
- * });
+ * };
+ * // The plugin's last line. Not run here: a doc test is not started by a host, so serve()
+ * // would print "This binary is a plugin" and exit.
+ * // await serve(options);
  * ```
  */
 export async function serve(options: ServeOptions): Promise<void> {
@@ -110,11 +113,35 @@ export async function serve(options: ServeOptions): Promise<void> {
  * Like {@link serve}, but resolves as soon as the handshake line is printed, with a handle to
  * the running server (its address, broker and `stop()`), for plugins that do more than serve.
  *
- * @example
- * ```ts ignore
- * const serving = await startServe({ handshake, plugins });
- * serving.broker; // dial the host's callbacks from here
- * await serving.stopped;
+ * @param options The handshake, the plugins and how to serve them.
+ * @returns The running server.
+ *
+ * @example Serving, and watching a directory meanwhile
+ * ```ts
+ * import { grpcPlugin, logger, type ServeOptions, startServe } from "@plugwire/plugwire/plugin";
+ * import { KV } from "./gen/kv/kv_pb.ts";
+ *
+ * const store = new Map<string, Uint8Array>();
+ * const options: ServeOptions = {
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: {
+ *     kv: grpcPlugin(KV, {
+ *       get: ({ key }) => ({ value: store.get(key) ?? new Uint8Array() }),
+ *       put: ({ key, value }) => {
+ *         store.set(key, value);
+ *         return {};
+ *       },
+ *     }),
+ *   },
+ * };
+ * async function main(): Promise<void> {
+ *   const serving = await startServe(options);
+ *   const watcher = Deno.watchFs("./data");
+ *   serving.stopped.then(() => watcher.close());
+ *   for await (const event of watcher) logger.debug("changed", { paths: event.paths });
+ * }
+ * // Not run here: a doc test is not started by a host, so startServe() would exit.
+ * // await main();
  * ```
  */
 export function startServe(options: ServeOptions): Promise<ServingPlugin> {

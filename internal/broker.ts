@@ -30,7 +30,25 @@ import { bindServer, type BoundAddress, grpcTarget } from "./transport.ts";
 /** go-plugin waits this long for connection info, and keeps unclaimed info this long. */
 export const BROKER_WAIT_MS = 5000;
 
-/** A connection dialed through the broker. */
+/**
+ * A connection dialed through the broker.
+ *
+ * @example A plugin method calling the host back
+ * ```ts
+ * import type { BrokerConnection, GrpcBroker } from "@plugwire/plugwire/plugin";
+ * import { AddHelper } from "../gen/counter/counter_pb.ts";
+ *
+ * // `broker` is the plugin's (`ctx.broker` in a method); the host sent `id`.
+ * async function add(broker: GrpcBroker, id: number, a: bigint, b: bigint): Promise<bigint> {
+ *   const connection: BrokerConnection = await broker.dial(id);
+ *   try {
+ *     return (await connection.client(AddHelper).sum({ a, b })).r;
+ *   } finally {
+ *     connection.close();
+ *   }
+ * }
+ * ```
+ */
 export interface BrokerConnection {
   /** A typed client for a service served at the other end. */
   client<S extends ServiceDescriptor>(service: S): ServiceClient<S>;
@@ -38,7 +56,27 @@ export interface BrokerConnection {
   close(): void;
 }
 
-/** A server accepted through the broker. */
+/**
+ * A server accepted through the broker. The other side dials its `id`; `close()` stops it
+ * before the broker closes.
+ *
+ * @example Serving a callback for the length of one task
+ * ```ts
+ * import type { BrokerServer, GrpcBroker } from "@plugwire/plugwire/host";
+ * import { AddHelper } from "../gen/counter/counter_pb.ts";
+ *
+ * async function withAdder(broker: GrpcBroker, task: (id: number) => Promise<void>) {
+ *   const server: BrokerServer = await broker.acceptAndServe(broker.nextId(), (registrar) => {
+ *     registrar.add(AddHelper, { sum: ({ a, b }) => ({ r: a + b }) });
+ *   });
+ *   try {
+ *     await task(server.id);
+ *   } finally {
+ *     await server.close();
+ *   }
+ * }
+ * ```
+ */
 export interface BrokerServer {
   /** The id the other side dials. */
   readonly id: number;
@@ -61,9 +99,33 @@ export interface BrokerSettings {
  * at 1, and an id sent by one side is only dialed by the other.
  *
  * @example A host serving a callback that the plugin dials
- * ```ts ignore
- * const id = await client.broker.serve((s) => s.add(AddHelper, { sum: ({ a, b }) => ({ r: a + b }) }));
- * await counter.put({ addServer: id, key: "k", value: 1n });
+ * ```ts
+ * import { startPlugin } from "@plugwire/plugwire/host";
+ * import { AddHelper, Counter } from "../gen/counter/counter_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cwd = await Deno.makeTempDir(); // the counter plugin keeps its counters there
+ * const pluginFile = new URL("../examples/counter/plugin.ts", import.meta.url).pathname;
+ * const plugin = await startPlugin({
+ *   cmd: [Deno.execPath(), "run", "-A", "--quiet", pluginFile],
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: { counter: Counter },
+ *   cwd,
+ *   logger: () => {},
+ * });
+ * try {
+ *   const counter = plugin.dispense("counter");
+ *   // The plugin's Put adds by calling this AddHelper back, on a connection that it dials
+ *   // through its broker. Each id is dialed once: serve again for the next Put.
+ *   const addServer = await plugin.broker.serve((registrar) => {
+ *     registrar.add(AddHelper, { sum: ({ a, b }) => ({ r: a + b }) });
+ *   });
+ *   await counter.put({ addServer, key: "hits", value: 2n });
+ *   assert.equal((await counter.get({ key: "hits" })).value, 2n);
+ * } finally {
+ *   await plugin.kill();
+ *   await Deno.remove(cwd, { recursive: true });
+ * }
  * ```
  */
 export class GrpcBroker {
