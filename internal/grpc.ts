@@ -19,10 +19,54 @@ import { Buffer } from "node:buffer";
 import { RpcError, Status, type StatusCode } from "./errors.ts";
 import type { MessageInit, RequestOf, ResponseOf, ServiceDescriptor } from "./shapes.ts";
 
-/** A value or a promise of it. */
+/**
+ * A value or a promise of it.
+ *
+ * @typeParam T The value.
+ *
+ * @example A method implementation may answer at once or later
+ * ```ts
+ * import type { MaybePromise } from "@plugwire/plugwire/plugin";
+ * import assert from "node:assert/strict";
+ *
+ * async function twice(step: () => MaybePromise<number>): Promise<number> {
+ *   return (await step()) + (await step());
+ * }
+ * assert.equal(await twice(() => 1), 2);
+ * assert.equal(await twice(async () => 2), 4);
+ * ```
+ */
 export type MaybePromise<T> = T | Promise<T>;
 
-/** What a plugin method receives besides its request. */
+/**
+ * What a plugin method receives besides its request.
+ *
+ * @typeParam B The broker (`GrpcBroker` in a plugin's services).
+ *
+ * @example Answering by the caller's metadata
+ * ```ts
+ * import type { CallContext, ServiceImpl } from "@plugwire/plugwire/plugin";
+ * import { Greeter, GreetRequestSchema } from "../gen/greeter/greeter_pb.ts";
+ * import { create } from "@bufbuild/protobuf";
+ * import assert from "node:assert/strict";
+ *
+ * const greeter: ServiceImpl<typeof Greeter> = {
+ *   greet: ({ name }, ctx) => {
+ *     ctx.signal.throwIfAborted(); // the caller cancelled or its deadline passed
+ *     return { message: `${ctx.metadata["x-lang"] === "fr" ? "bonjour" : "hello"}, ${name}` };
+ *   },
+ *   count: ({ text }) => ({ letters: text.length, words: text.split(" ").length }),
+ * };
+ * // Calling the implementation directly, as a unit test would:
+ * const ctx: CallContext = {
+ *   signal: new AbortController().signal,
+ *   metadata: { "x-lang": "fr" },
+ *   broker: undefined,
+ * };
+ * const reply = await greeter.greet(create(GreetRequestSchema, { name: "Ada" }), ctx);
+ * assert.deepEqual(reply, { message: "bonjour, Ada" });
+ * ```
+ */
 export interface CallContext<B = unknown> {
   /** Aborted when the caller cancels or the deadline passes. */
   signal: AbortSignal;
@@ -32,7 +76,24 @@ export interface CallContext<B = unknown> {
   broker: B;
 }
 
-/** Options of one call from a client. */
+/**
+ * Options of one call from a client.
+ *
+ * @example A deadline and request metadata on one call
+ * ```ts
+ * import type { CallOptions, ServiceClient } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ *
+ * async function get(kv: ServiceClient<typeof KV>, key: string, signal?: AbortSignal) {
+ *   const options: CallOptions = {
+ *     timeoutMs: 2000, // then the call fails with Status.DEADLINE_EXCEEDED
+ *     metadata: { "x-request-id": crypto.randomUUID() },
+ *     signal, // aborting it cancels the call (Status.CANCELLED)
+ *   };
+ *   return (await kv.get({ key }, options)).value;
+ * }
+ * ```
+ */
 export interface CallOptions {
   /** Cancels the call. */
   signal?: AbortSignal;
@@ -42,7 +103,29 @@ export interface CallOptions {
   metadata?: Record<string, string>;
 }
 
-/** The implementation of one method on the serving side. */
+/**
+ * The implementation of one method on the serving side: for a unary method, a function of the
+ * request that returns the response (or a promise of it); for a server-streaming method, an
+ * async generator; for client and bidi streaming, the same with an async iterable of requests.
+ *
+ * @typeParam M The method's descriptor, e.g. `typeof KV.method.get`.
+ * @typeParam B The broker (`GrpcBroker` in a plugin's services).
+ *
+ * @example A server-streaming method
+ * ```ts
+ * import type { CallContext, MethodImpl } from "@plugwire/plugwire/plugin";
+ * import { NumberSchema, Streams } from "../gen/streams/streams_pb.ts";
+ * import { create } from "@bufbuild/protobuf";
+ * import assert from "node:assert/strict";
+ *
+ * const count: MethodImpl<typeof Streams.method.count> = async function* ({ value }, ctx) {
+ *   for (let i = 0n; i < value && !ctx.signal.aborted; i++) yield { value: i };
+ * };
+ * const ctx: CallContext = { signal: new AbortController().signal, metadata: {}, broker: null };
+ * const replies = await Array.fromAsync(count(create(NumberSchema, { value: 3n }), ctx));
+ * assert.deepEqual(replies, [{ value: 0n }, { value: 1n }, { value: 2n }]);
+ * ```
+ */
 export type MethodImpl<M, B = unknown> = M extends { readonly methodKind: "unary" }
   ? (request: RequestOf<M>, ctx: CallContext<B>) => MaybePromise<MessageInit<ResponseOf<M>>>
   : M extends { readonly methodKind: "server_streaming" }
@@ -57,12 +140,71 @@ export type MethodImpl<M, B = unknown> = M extends { readonly methodKind: "unary
     ) => AsyncIterable<MessageInit<ResponseOf<M>>>
   : never;
 
-/** The implementation of a service: one function per method, by its camelCase name. */
+/**
+ * The implementation of a service: one function per method, by its camelCase name.
+ *
+ * @typeParam S The service's descriptor, e.g. `typeof KV`.
+ * @typeParam B The broker (`GrpcBroker` in a plugin's services).
+ *
+ * @example An in-memory KV service, tested without a process
+ * ```ts
+ * import { grpcPlugin, RpcError, type ServiceImpl, Status } from "@plugwire/plugwire/plugin";
+ * import { GetRequestSchema, KV, PutRequestSchema } from "../gen/kv/kv_pb.ts";
+ * import { create } from "@bufbuild/protobuf";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new Map<string, Uint8Array>();
+ * const kv: ServiceImpl<typeof KV> = {
+ *   put: ({ key, value }) => {
+ *     store.set(key, value);
+ *     return {};
+ *   },
+ *   get: ({ key }) => {
+ *     const value = store.get(key);
+ *     if (value === undefined) throw new RpcError(Status.NOT_FOUND, `no such key: ${key}`);
+ *     return { value };
+ *   },
+ * };
+ * const plugins = { kv: grpcPlugin(KV, kv) }; // what serve() takes
+ *
+ * const ctx = { signal: new AbortController().signal, metadata: {}, broker: null };
+ * await kv.put(create(PutRequestSchema, { key: "a", value: new Uint8Array([1]) }), ctx);
+ * assert.deepEqual(await kv.get(create(GetRequestSchema, { key: "a" }), ctx), {
+ *   value: new Uint8Array([1]),
+ * });
+ * assert.throws(() => kv.get(create(GetRequestSchema, { key: "b" }), ctx), RpcError);
+ * ```
+ */
 export type ServiceImpl<S extends ServiceDescriptor, B = unknown> = {
   [K in keyof S["method"]]: MethodImpl<S["method"][K], B>;
 };
 
-/** The client side of one method. */
+/**
+ * The client side of one method: for a unary method, an async function of the request; for a
+ * server-streaming method, a function returning an async iterable of responses; for client and
+ * bidi streaming, the same taking an async iterable of requests.
+ *
+ * @typeParam M The method's descriptor, e.g. `typeof KV.method.get`.
+ *
+ * @example Consuming a server stream, with a fake method in a test
+ * ```ts
+ * import type { MethodClient } from "@plugwire/plugwire/host";
+ * import { NumberSchema, Streams } from "../gen/streams/streams_pb.ts";
+ * import { create } from "@bufbuild/protobuf";
+ * import assert from "node:assert/strict";
+ *
+ * // Called as total(plugin.client(Streams).count, 10n).
+ * async function total(count: MethodClient<typeof Streams.method.count>, n: bigint) {
+ *   let sum = 0n;
+ *   for await (const { value } of count({ value: n })) sum += value;
+ *   return sum;
+ * }
+ * const fake: MethodClient<typeof Streams.method.count> = async function* (request) {
+ *   for (let i = 0n; i < (request.value ?? 0n); i++) yield create(NumberSchema, { value: i });
+ * };
+ * assert.equal(await total(fake, 4n), 6n);
+ * ```
+ */
 export type MethodClient<M> = M extends { readonly methodKind: "unary" }
   ? (request: MessageInit<RequestOf<M>>, options?: CallOptions) => Promise<ResponseOf<M>>
   : M extends { readonly methodKind: "server_streaming" }
@@ -77,7 +219,30 @@ export type MethodClient<M> = M extends { readonly methodKind: "unary" }
     ) => AsyncIterable<ResponseOf<M>>
   : never;
 
-/** A typed client of a service: one function per method, by its camelCase name. */
+/**
+ * A typed client of a service: one function per method, by its camelCase name. Requests may
+ * be plain objects; responses are protobuf-es messages.
+ *
+ * @typeParam S The service's descriptor, e.g. `typeof KV`.
+ *
+ * @example Host code tested with a fake client
+ * ```ts
+ * import type { ServiceClient } from "@plugwire/plugwire/host";
+ * import { EmptySchema, GetResponseSchema, KV } from "../gen/kv/kv_pb.ts";
+ * import { create } from "@bufbuild/protobuf";
+ * import assert from "node:assert/strict";
+ *
+ * // In the host: greeting(plugin.dispense("kv")).
+ * async function greeting(kv: ServiceClient<typeof KV>): Promise<string> {
+ *   return new TextDecoder().decode((await kv.get({ key: "greeting" })).value);
+ * }
+ * const fake: ServiceClient<typeof KV> = {
+ *   get: () => Promise.resolve(create(GetResponseSchema, { value: new Uint8Array([104, 105]) })),
+ *   put: () => Promise.resolve(create(EmptySchema)),
+ * };
+ * assert.equal(await greeting(fake), "hi");
+ * ```
+ */
 export type ServiceClient<S extends ServiceDescriptor> = {
   [K in keyof S["method"]]: MethodClient<S["method"][K]>;
 };
@@ -448,7 +613,34 @@ export function createServiceClient<S extends ServiceDescriptor>(
   return out as ServiceClient<S>;
 }
 
-/** A grpc-js service definition (what `@grpc/proto-loader` and grpc-tools produce). */
+/**
+ * A grpc-js service definition (what `@grpc/proto-loader` and grpc-tools produce): besides
+ * the fields below, each method carries the serializers grpc-js calls.
+ *
+ * @example A hand-written definition with JSON messages
+ * ```ts
+ * import type { GrpcJsServiceDefinition, GrpcPlugin } from "@plugwire/plugwire/plugin";
+ * import { Buffer } from "node:buffer";
+ *
+ * const json = {
+ *   requestSerialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
+ *   requestDeserialize: (bytes: Buffer) => JSON.parse(bytes.toString()),
+ *   responseSerialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
+ *   responseDeserialize: (bytes: Buffer) => JSON.parse(bytes.toString()),
+ * };
+ * const echoService = {
+ *   echo: { path: "/echo.Echo/Echo", requestStream: false, responseStream: false, ...json },
+ * };
+ * const definition: GrpcJsServiceDefinition = echoService;
+ * const echo: GrpcPlugin = {
+ *   register: (registrar) =>
+ *     registrar.addGrpcJs(definition, {
+ *       echo: (call: { request: unknown }, done: (err: null, reply: unknown) => void) =>
+ *         done(null, call.request),
+ *     }),
+ * };
+ * ```
+ */
 export type GrpcJsServiceDefinition = Record<string, {
   /** `/package.Service/Method`. */
   path: string;
@@ -458,12 +650,54 @@ export type GrpcJsServiceDefinition = Record<string, {
   responseStream: boolean;
 }>;
 
-/** grpc-js handlers by method name. */
+/**
+ * grpc-js handlers by method name.
+ *
+ * @example Handlers of a unary and a server-streaming method
+ * ```ts
+ * import type { GrpcJsHandlers } from "@plugwire/plugwire/plugin";
+ *
+ * type Unary = { request: { name: string } };
+ * type Stream = { request: { n: number }; write(reply: unknown): void; end(): void };
+ * const handlers: GrpcJsHandlers = {
+ *   // registrar.addGrpcJs(definition, handlers), with the definition of these two methods.
+ *   hello: (call: Unary, done: (err: null, reply: { text: string }) => void) =>
+ *     done(null, { text: `hello, ${call.request.name}` }),
+ *   count: (call: Stream) => {
+ *     for (let i = 0; i < call.request.n; i++) call.write({ i });
+ *     call.end();
+ *   },
+ * };
+ * ```
+ */
 export type GrpcJsHandlers = Record<string, (...args: never[]) => unknown>;
 
 /**
  * Registers services on a gRPC server. Plugin sets and broker callbacks receive one, so the
  * same code serves a plugin's main services and its brokered ones.
+ *
+ * @typeParam B The broker handed to each call (`GrpcBroker` in a plugin).
+ *
+ * @example One function for a plugin's services and the broker's
+ * ```ts
+ * import type { GrpcPlugin, ServiceRegistrar } from "@plugwire/plugwire/plugin";
+ * import { Greeter } from "../gen/greeter/greeter_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function addGreeter(registrar: ServiceRegistrar): void {
+ *   registrar.add(Greeter, {
+ *     greet: ({ name }) => ({ message: `hello, ${name}` }),
+ *     count: ({ text }) => ({ letters: text.length, words: text.split(" ").length }),
+ *   });
+ * }
+ * const plugin: GrpcPlugin = { register: addGreeter }; // served by serve()
+ * // ...or on a brokered server: const id = await ctx.broker.serve(addGreeter);
+ *
+ * // A registrar that only records, as a unit test might use:
+ * const added: string[] = [];
+ * plugin.register({ add: (service) => void added.push(service.typeName), addGrpcJs() {} });
+ * assert.deepEqual(added, ["greeter.Greeter"]);
+ * ```
  */
 export interface ServiceRegistrar<B = unknown> {
   /** Serves a protobuf-es service with a typed implementation. */
