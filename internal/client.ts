@@ -50,18 +50,80 @@ import type { HandshakeConfig } from "./server.ts";
 /**
  * A plugin as the host sees it: a protobuf-es service descriptor (dispensed as a typed client)
  * or a function that builds any client object from the connection (go-plugin's GRPCClient).
+ *
+ * @example A descriptor, and a factory of a client of one's own
+ * ```ts
+ * import type { HostPlugin, PluginConnection } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ *
+ * // Dispensed as `ServiceClient<typeof KV>`.
+ * const kv = KV satisfies HostPlugin;
+ * // Dispensed as what the factory returns: a store of strings.
+ * const text = ((connection: PluginConnection) => {
+ *   const client = connection.client(KV);
+ *   return {
+ *     get: async (key: string) => new TextDecoder().decode((await client.get({ key })).value),
+ *     put: async (key: string, value: string) => {
+ *       await client.put({ key, value: new TextEncoder().encode(value) });
+ *     },
+ *   };
+ * }) satisfies HostPlugin;
+ * const plugins = { kv, text }; // startPlugin({ ..., plugins }).dispense("text").get("a")
+ * ```
  */
 export type HostPlugin = ServiceDescriptor | ((connection: PluginConnection) => unknown);
 
-/** Host plugins by name. Names are local: only service names cross the wire. */
+/**
+ * Host plugins by name. Names are local: only service names cross the wire.
+ *
+ * @example Two services of one plugin process
+ * ```ts
+ * import type { HostPluginSet } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import { Greeter } from "../gen/greeter/greeter_pb.ts";
+ *
+ * // `satisfies` keeps each entry's type, so that dispense("kv") returns a typed KV client.
+ * const plugins = { kv: KV, greeter: Greeter } satisfies HostPluginSet;
+ * ```
+ */
 export type HostPluginSet = Record<string, HostPlugin>;
 
-/** What `dispense()` returns for a host plugin. */
+/**
+ * What `dispense()` returns for a host plugin.
+ *
+ * @typeParam P The host plugin: a service descriptor or a client factory.
+ *
+ * @example Naming the type of a dispensed client
+ * ```ts
+ * import type { Dispensed } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ *
+ * type KVClient = Dispensed<typeof KV>; // the same as ServiceClient<typeof KV>
+ * async function readText(kv: KVClient, key: string): Promise<string> {
+ *   return new TextDecoder().decode((await kv.get({ key })).value);
+ * }
+ * ```
+ */
 export type Dispensed<P> = P extends ServiceDescriptor ? ServiceClient<P>
   : P extends (connection: PluginConnection) => infer T ? T
   : never;
 
-/** The connection a client factory builds on. */
+/**
+ * The connection a client factory builds on.
+ *
+ * @example A client factory hiding the generated client
+ * ```ts
+ * import type { PluginConnection } from "@plugwire/plugwire/host";
+ * import { Greeter } from "../gen/greeter/greeter_pb.ts";
+ *
+ * function greeter(connection: PluginConnection) {
+ *   const client = connection.client(Greeter);
+ *   return { hello: async (name: string) => (await client.greet({ name })).message };
+ * }
+ * // (await startPlugin({ ..., plugins: { greeter } })).dispense("greeter").hello("deno")
+ * const plugins = { greeter };
+ * ```
+ */
 export interface PluginConnection {
   /** A typed client for any service of the plugin. */
   client<S extends ServiceDescriptor>(service: S): ServiceClient<S>;
@@ -69,7 +131,16 @@ export interface PluginConnection {
   readonly broker: GrpcBroker;
 }
 
-/** How to start the plugin. */
+/**
+ * How to start the plugin.
+ *
+ * @example Running a TypeScript plugin with Deno
+ * ```ts
+ * import type { PluginCommand } from "@plugwire/plugwire/host";
+ *
+ * const cmd: PluginCommand = { path: Deno.execPath(), args: ["run", "-A", "plugin.ts"] };
+ * ```
+ */
 export interface PluginCommand {
   /** The executable (a path, or a name looked up on PATH). */
   path: string;
@@ -81,6 +152,24 @@ export interface PluginCommand {
  * What a host needs to reconnect to a running plugin from another process. JSON-serialisable.
  * Unlike go-plugin's, it carries the certificates of an AutoMTLS session, so a reattached host
  * keeps using mutual TLS.
+ *
+ * @example Handing a running plugin over to another host process
+ * ```ts
+ * import type { ReattachConfig, StartOptions } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ *
+ * // The first host: `json = JSON.stringify(plugin.reattachConfig()); await plugin.close();`
+ * const json = `{"protocol":"grpc","protocolVersion":1,"network":"unix",` +
+ *   `"address":"/tmp/plugin123/plugin.sock","pid":4242}`;
+ * // The second host:
+ * const reattach: ReattachConfig = JSON.parse(json);
+ * const options: StartOptions = {
+ *   reattach,
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: { kv: KV },
+ * };
+ * // await using plugin = await startPlugin(options);
+ * ```
  */
 export interface ReattachConfig {
   /** Always `grpc`. */
@@ -99,7 +188,28 @@ export interface ReattachConfig {
   socketDir?: string;
 }
 
-/** Options of {@link startPlugin}. Exactly one of `cmd` and `reattach`. */
+/**
+ * Options of {@link startPlugin}. Exactly one of `cmd` and `reattach`.
+ *
+ * @typeParam P The host's plugins, by name.
+ *
+ * @example A Go plugin over AutoMTLS, with its debug logs
+ * ```ts
+ * import { consoleLogSink, type StartOptions } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ *
+ * const options: StartOptions<{ kv: typeof KV }> = {
+ *   cmd: ["./plugin-go-grpc"],
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: { kv: KV },
+ *   autoMtls: true,
+ *   startTimeoutMs: 10_000,
+ *   logger: consoleLogSink("debug"),
+ *   syncStderr: "inherit",
+ * };
+ * // await using plugin = await startPlugin(options);
+ * ```
+ */
 export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   /** The plugin executable and its arguments: `["./kv-plugin", "--flag"]` or an object. */
   cmd?: string[] | PluginCommand;
@@ -244,6 +354,36 @@ function hostPluginSets<P extends HostPluginSet>(options: StartOptions<P>): Map<
 /**
  * A running plugin, connected. Dispense typed clients from it; kill it when done (or let
  * `await using` do it).
+ *
+ * @typeParam P The host's plugins, by name.
+ *
+ * @example Dispensing a typed client, then stopping the plugin
+ * ```ts
+ * import { startPlugin } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cwd = await Deno.makeTempDir(); // the KV plugin keeps each value in a file there
+ * const pluginFile = new URL("../examples/kv/plugin.ts", import.meta.url).pathname;
+ * const plugin = await startPlugin({
+ *   cmd: [Deno.execPath(), "run", "-A", "--quiet", pluginFile],
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: { kv: KV },
+ *   cwd,
+ *   logger: () => {},
+ * });
+ * try {
+ *   await plugin.ping();
+ *   const kv = plugin.dispense("kv"); // a ServiceClient<typeof KV>
+ *   await kv.put({ key: "a", value: new TextEncoder().encode("1") });
+ *   assert.equal(plugin.reattachConfig().pid, plugin.pid);
+ * } finally {
+ *   await plugin.kill(); // Shutdown over gRPC, then SIGTERM, then SIGKILL
+ * }
+ * assert.ok(plugin.hasExited);
+ * const { code, signal } = await plugin.exited; // code 0 after a clean shutdown
+ * await Deno.remove(cwd, { recursive: true });
+ * ```
  */
 export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   /** The negotiated application protocol version. */
