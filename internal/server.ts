@@ -38,6 +38,19 @@ import { bindServer } from "./transport.ts";
 /**
  * The handshake both sides must agree on. The cookie is not a security measure: it only tells a
  * plugin that it was started by a host, so a user who runs it by hand gets a clear message.
+ *
+ * @example One constant for the host and the plugin
+ * ```ts
+ * import type { HandshakeConfig } from "@plugwire/plugwire";
+ *
+ * // In a module both sides import; go-plugin's examples use these values.
+ * const HANDSHAKE: HandshakeConfig = {
+ *   protocolVersion: 1,
+ *   magicCookieKey: "BASIC_PLUGIN",
+ *   magicCookieValue: "hello",
+ * };
+ * // Host: startPlugin({ handshake: HANDSHAKE, ... }); plugin: serve({ handshake: HANDSHAKE, ... })
+ * ```
  */
 export interface HandshakeConfig {
   /** The application protocol version of this plugin set. */
@@ -48,21 +61,99 @@ export interface HandshakeConfig {
   magicCookieValue: string;
 }
 
-/** A plugin as its server sees it: the gRPC services it adds to the plugin's server. */
+/**
+ * A plugin as its server sees it: the gRPC services it adds to the plugin's server.
+ * {@link grpcPlugin} makes one of a single service.
+ *
+ * @example One plugin serving two services
+ * ```ts
+ * import type { GrpcPlugin } from "@plugwire/plugwire/plugin";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import { Greeter } from "../gen/greeter/greeter_pb.ts";
+ *
+ * const store = new Map<string, Uint8Array>();
+ * const plugin: GrpcPlugin = {
+ *   register(registrar) {
+ *     registrar.add(KV, {
+ *       get: ({ key }) => ({ value: store.get(key) ?? new Uint8Array() }),
+ *       put: ({ key, value }) => {
+ *         store.set(key, value);
+ *         return {};
+ *       },
+ *     });
+ *     registrar.add(Greeter, {
+ *       greet: ({ name }) => ({ message: `hello, ${name}` }),
+ *       count: ({ text }) => ({ letters: text.length, words: text.split(" ").length }),
+ *     });
+ *   },
+ * };
+ * // serve({ handshake, plugins: { store: plugin } })
+ * ```
+ */
 export interface GrpcPlugin {
   /** Adds this plugin's services. */
   register(registrar: ServiceRegistrar<GrpcBroker>): void;
 }
 
-/** Plugins by name. Names stay local to each side: only service names cross the wire. */
+/**
+ * Plugins by name. Names stay local to each side: only service names cross the wire.
+ *
+ * @example Serving two protocol versions
+ * ```ts
+ * import { grpcPlugin, type PluginSet, type ServeOptions } from "@plugwire/plugwire/plugin";
+ * import { Greeter } from "../gen/greeter/greeter_pb.ts";
+ *
+ * const v1: PluginSet = {
+ *   greeter: grpcPlugin(Greeter, {
+ *     greet: ({ name }) => ({ message: `hello, ${name}` }),
+ *     count: ({ text }) => ({ letters: text.length, words: text.split(" ").length }),
+ *   }),
+ * };
+ * const v2: PluginSet = {
+ *   greeter: grpcPlugin(Greeter, {
+ *     greet: ({ name }) => ({ message: `Hello, ${name}!` }),
+ *     count: ({ text }) => ({ letters: text.length, words: text.split(/\s+/).length }),
+ *   }),
+ * };
+ * // A host of version 2 gets v2, a host of version 1 gets v1.
+ * const options: ServeOptions = {
+ *   handshake: { protocolVersion: 1, magicCookieKey: "GREETER", magicCookieValue: "hi" },
+ *   versionedPlugins: { 1: v1, 2: v2 },
+ * };
+ * ```
+ */
 export type PluginSet = Record<string, GrpcPlugin>;
 
 /**
  * A plugin serving one service with a typed implementation.
  *
- * @example
- * ```ts ignore
- * const kv = grpcPlugin(KV, { get: ({ key }) => ({ value: store.get(key) }), put: ... });
+ * @typeParam S The service's descriptor.
+ * @param service The protobuf-es service descriptor, e.g. `KV` from the generated `kv_pb.ts`.
+ * @param impl One function per method of the service, typed from the descriptor.
+ * @returns The plugin, for a {@link PluginSet}.
+ *
+ * @example A KV plugin with an in-memory store
+ * ```ts
+ * import { grpcPlugin, RpcError, type ServeOptions, Status } from "@plugwire/plugwire/plugin";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ *
+ * const store = new Map<string, Uint8Array>();
+ * const kv = grpcPlugin(KV, {
+ *   get: ({ key }) => {
+ *     const value = store.get(key);
+ *     if (value === undefined) throw new RpcError(Status.NOT_FOUND, `no such key: ${key}`);
+ *     return { value };
+ *   },
+ *   put: ({ key, value }) => {
+ *     store.set(key, value);
+ *     return {};
+ *   },
+ * });
+ * const options: ServeOptions = {
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: { kv },
+ * };
+ * // await serve(options);
  * ```
  */
 export function grpcPlugin<S extends ServiceDescriptor>(
@@ -72,7 +163,36 @@ export function grpcPlugin<S extends ServiceDescriptor>(
   return { register: (registrar) => registrar.add(service, impl) };
 }
 
-/** Options of {@link serve}. */
+/**
+ * Options of {@link serve}.
+ *
+ * @example A TCP plugin that closes its store on shutdown
+ * ```ts
+ * import { grpcPlugin, logger, type ServeOptions } from "@plugwire/plugwire/plugin";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ *
+ * const store = new Map<string, Uint8Array>();
+ * const options: ServeOptions = {
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: {
+ *     kv: grpcPlugin(KV, {
+ *       get: ({ key }) => ({ value: store.get(key) ?? new Uint8Array() }),
+ *       put: ({ key, value }) => {
+ *         store.set(key, value);
+ *         return {};
+ *       },
+ *     }),
+ *   },
+ *   network: "tcp",
+ *   grpcServerOptions: { "grpc.max_receive_message_length": 16 << 20 },
+ *   onShutdown: () => {
+ *     logger.info("closing", { keys: store.size });
+ *     store.clear();
+ *   },
+ * };
+ * // await serve(options); // in a doc test it would exit: no host started this process
+ * ```
+ */
 export interface ServeOptions {
   /** Must match the host's. */
   handshake: HandshakeConfig;
@@ -106,7 +226,22 @@ export interface ServeOptions {
   onShutdown?: () => void | Promise<void>;
 }
 
-/** A plugin server that is running. */
+/**
+ * A plugin server that is running.
+ *
+ * @example Doing more than serving
+ * ```ts
+ * import { logger, type ServingPlugin } from "@plugwire/plugwire/plugin";
+ *
+ * // Called as watch(await startServe(options)).
+ * async function watch(serving: ServingPlugin): Promise<void> {
+ *   logger.info("serving", { address: serving.address, services: serving.services.join(",") });
+ *   const heartbeat = setInterval(() => logger.debug("alive"), 60_000);
+ *   await serving.stopped;
+ *   clearInterval(heartbeat);
+ * }
+ * ```
+ */
 export interface ServingPlugin {
   /** The negotiated protocol version. */
   readonly protocolVersion: number;
