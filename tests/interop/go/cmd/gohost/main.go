@@ -42,6 +42,9 @@ modes:
   reattach-print       print the ReattachConfig as JSON
   shutdown             only connect, then Kill (every mode ends with Kill)
 
+With -hold, gohost prints {"type":"holding"} after the mode's output and waits for EOF on its
+stdin before Kill, so another host can reattach to the plugin meanwhile.
+
 flags:
 `
 
@@ -429,6 +432,7 @@ func main() {
 	callTimeout := fs.Duration("call-timeout", 10*time.Second, "timeout of each RPC")
 	pluginStderr := fs.String("plugin-stderr", "", "file that receives the plugin's raw stderr lines (ClientConfig.Stderr)")
 	logLevel := fs.String("log-level", "trace", "host log level (trace, debug, info, warn, error)")
+	hold := fs.Bool("hold", false, "after the mode's output, wait for EOF on stdin before Kill (lets another host reattach meanwhile)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -521,8 +525,10 @@ func main() {
 		os.Exit(1)
 	}
 	h.rpc = rpc
+	// go-plugin sets cfg.TLSConfig only when it loads the plugin's AutoMTLS certificate from the
+	// handshake (loadServerCert); without one it silently dials in plaintext, so "tls" tells.
 	connected := map[string]interface{}{"type": "connected", "negotiated_version": h.client.NegotiatedVersion(),
-		"protocol": string(h.client.Protocol())}
+		"protocol": string(h.client.Protocol()), "tls": cfg.TLSConfig != nil}
 	if rc := h.client.ReattachConfig(); rc != nil && rc.Addr != nil {
 		connected["network"], connected["addr"] = rc.Addr.Network(), rc.Addr.String()
 	}
@@ -562,6 +568,10 @@ func main() {
 	case "shutdown":
 	}
 
+	if *hold {
+		out(map[string]interface{}{"type": "holding"})
+		_, _ = io.Copy(io.Discard, os.Stdin)
+	}
 	h.kill()
 	if h.failed {
 		os.Exit(1)

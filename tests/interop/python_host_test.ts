@@ -1,0 +1,174 @@
+/**
+ * Interop, row "python-plugin host": python-plugin 0.1.0's `Client` (in our
+ * tests/interop/python/pyhost_kv.py) drives plugwire plugins. pyplugin's host differs from
+ * go-plugin's: it requires a SERVING `Check("plugin")` before it returns from start(), defaults
+ * to AutoMTLS, never calls StreamStdio, gives the plugin no stdin and stops it with
+ * Shutdown → SIGTERM → SIGKILL.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { testNoLeftovers } from "../_util.ts";
+import { peers } from "./_peers.ts";
+import { type Case, jsonLines, lineOfType, run, type RunResult } from "./_run.ts";
+import { finishFile, interopTest, type Variant, VARIANTS } from "./_matrix.ts";
+import { HELPER_PLUGIN, KV_EXAMPLE_PLUGIN, KV_FIXTURE_PLUGIN } from "./_common.ts";
+
+function pyhost(c: Case, v: Variant, args: string[], plugin: string[], env = {}) {
+  return run(c, peers.PY_VENV_PYTHON, {
+    args: [
+      peers.PY_HOST_KV,
+      "--stubs",
+      peers.PY_KV_STUBS,
+      v.mtls ? "--mtls" : "--no-mtls",
+      ...args,
+      "--",
+      ...plugin,
+    ],
+    env,
+  });
+}
+
+/**
+ * The plugwire bug this file tolerates (and pins down in an ignored test below): plugwire's
+ * Shutdown handler stops the server one macrotask after returning, often before the reply
+ * frames are written. grpclib fails every open call on the GOAWAY that comes first (or on the
+ * connection loss, or on frames after it), so pyplugin counts the Shutdown as failed, skips its graceful wait and SIGTERMs the plugin,
+ * which is exiting anyway.
+ */
+const LOST_SHUTDOWN_REPLY =
+  /^controller\.Shutdown failed: (Received GOAWAY frame|Connection lost|Protocol error)/;
+
+/**
+ * pyhost connected as asked, and its kill() found a plugin that exited 0 on Shutdown. With
+ * `tolerateBug`, the lost-Shutdown-reply pattern (exactly that, nothing else) is noted instead.
+ */
+function assertPyhostOk(
+  c: Case,
+  r: RunResult,
+  v: Variant,
+  version = 1,
+  tolerateBug = true,
+): void {
+  const errors = jsonLines(r.stdout).filter((l) => l.type === "error");
+  assert.deepEqual(errors, [], `pyhost errors; stderr tail:\n${r.stderr.slice(-3000)}`);
+  assert.equal(r.code, 0, `pyhost exit ${r.code}:\n${r.stdout}\n${r.stderr.slice(-3000)}`);
+  const connected = lineOfType(r.stdout, "connected");
+  assert.deepEqual(
+    { network: connected.network, tls: connected.tls, version: connected.negotiated_version },
+    { network: v.network, tls: v.mtls, version },
+  );
+  const killed = lineOfType(r.stdout, "killed");
+  const log = killed.kill_log as string[];
+  const outcome = {
+    exit_code: killed.exit_code,
+    shutdown_rpc_ok: killed.shutdown_rpc_ok,
+    sigterm_sent: killed.sigterm_sent,
+  };
+  if (tolerateBug && log.some((m) => LOST_SHUTDOWN_REPLY.test(m))) {
+    // The plugin is exiting anyway: it wins the race to exit (0), or pyplugin's SIGTERM ends
+    // it by the signal (-15) or through plugwire's SIGTERM handler (143).
+    assert.ok([0, -15, 143].includes(outcome.exit_code as number), `exit ${outcome.exit_code}`);
+    assert.equal(outcome.shutdown_rpc_ok, false);
+    c.notes.push("BUG seen: lost Shutdown reply (pyplugin then SIGTERMed the exiting plugin)");
+    return;
+  }
+  assert.deepEqual(
+    outcome,
+    { exit_code: 0, shutdown_rpc_ok: true, sigterm_sent: false },
+    `Shutdown answered, the plugin exited 0 without SIGTERM; kill log: ${JSON.stringify(log)}`,
+  );
+}
+
+for (const v of VARIANTS) {
+  interopTest({
+    host: "python-plugin",
+    plugin: "plugwire",
+    variant: v,
+    feature: "pyhost_kv.py → helper plugin: health check, Put/Get (non-ASCII), Shutdown",
+    async fn(c) {
+      const r = await pyhost(c, v, ["--key", "k", "--value", "ünïcode ✓"], HELPER_PLUGIN, {
+        HELPER_NETWORK: v.network,
+      });
+      assertPyhostOk(c, r, v);
+      assert.equal(lineOfType(r.stdout, "kv-get").value, "ünïcode ✓");
+    },
+  });
+
+  interopTest({
+    host: "python-plugin",
+    plugin: "plugwire",
+    variant: v,
+    feature: v.network === "unix"
+      ? "pyhost_kv.py → examples/kv/plugin.ts: Put/Get through kv_<key> files"
+      : "pyhost_kv.py → KV plugin (KV_NETWORK=tcp): Put/Get through kv_<key> files",
+    async fn(c) {
+      const plugin = v.network === "unix" ? KV_EXAMPLE_PLUGIN : KV_FIXTURE_PLUGIN;
+      const r = await pyhost(c, v, ["--key", "py", "--value", "from python"], plugin, {
+        KV_NETWORK: v.network,
+      });
+      assertPyhostOk(c, r, v);
+      const expected = "from python\n\nWritten from plugin-plugwire";
+      assert.equal(lineOfType(r.stdout, "kv-get").value, expected);
+      assert.equal(await Deno.readTextFile(`${c.dir}/kv_py`), expected);
+    },
+  });
+}
+
+for (const v of VARIANTS.filter((v) => v.network === "unix")) {
+  interopTest({
+    host: "python-plugin",
+    plugin: "plugwire",
+    variant: v,
+    feature: "negotiation: pyhost --versions 1,3 vs HELPER_VERSIONS=1,3 → 3 (KV served on 3)",
+    async fn(c) {
+      const r = await pyhost(c, v, ["--versions", "1,3"], HELPER_PLUGIN, {
+        HELPER_VERSIONS: "1,3",
+      });
+      assertPyhostOk(c, r, v, 3);
+      assert.equal(lineOfType(r.stdout, "kv-get").value, "from-pyhost");
+    },
+  });
+}
+
+// BUG: plugwire's GRPCController.Shutdown reply is often lost (about 1 run in 8 here): in
+// internal/server.ts the handler does `setTimeout(() => void stop(), 0)`, and stop() calls
+// server.forceShutdown(), which sends GOAWAY and destroys the HTTP/2 session while the reply is
+// still queued. grpclib (python-plugin's transport) fails all open calls on any GOAWAY, so
+// pyplugin's kill() logs "controller.Shutdown failed: Received GOAWAY frame" (or "Connection
+// lost", or "Protocol error"), skips its graceful wait and SIGTERMs the plugin (exit -15, or 143 from plugwire's
+// SIGTERM handler). go-plugin ignores Shutdown's error and
+// plugwire's host accepts UNAVAILABLE, so only python-plugin hosts see it. Fix: in
+// internal/server.ts let the reply go out before stopping, e.g.
+// `setTimeout(() => void stop(), 100)` (0 failures in 80 runs, against 4 in 30 with 0 ms).
+for (const v of [VARIANTS[0], VARIANTS[3]]) {
+  interopTest({
+    host: "python-plugin",
+    plugin: "plugwire",
+    variant: v,
+    feature: "Shutdown: the reply reaches pyplugin before the server stops (30 runs)",
+    bug:
+      "BUG: internal/server.ts stops the server 0 ms after answering Shutdown; the reply is lost about 1 time in 8",
+    timeoutMs: 120_000,
+    async fn(c) {
+      const lost: number[] = [];
+      for (let batch = 0; batch < 10; batch++) {
+        const runs = await Promise.all(
+          [0, 1, 2].map(() => pyhost(c, v, [], HELPER_PLUGIN, { HELPER_NETWORK: v.network })),
+        );
+        runs.forEach((r, i) => {
+          try {
+            assertPyhostOk(c, r, v, 1, false);
+          } catch {
+            lost.push(batch * 3 + i);
+          }
+        });
+      }
+      assert.deepEqual(lost, [], `runs whose Shutdown reply was lost: ${lost.join(", ")}`);
+    },
+  });
+}
+
+finishFile(import.meta.url);
+testNoLeftovers();
