@@ -19,7 +19,6 @@ import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
 import { chooseTransport, padBase64, TRANSPORTS_ENV } from "./rpcplugin.ts";
 import { type Logger, pluginLogger } from "./logger.ts";
-import { encodeHandshakeCert, generateCertificate } from "./mtls.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
 import { AsyncQueue } from "./queue.ts";
 import {
@@ -340,6 +339,8 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   if (options.tls) {
     tls = await options.tls();
   } else if (hostCert) {
+    // Loaded only with AutoMTLS: the ASN.1 packages cost a plaintext plugin ~15 ms of start-up.
+    const { encodeHandshakeCert, generateCertificate } = await import("./mtls.ts");
     const own = await generateCertificate();
     tls = { cert: own.certPem, key: own.keyPem, ca: hostCert };
     handshakeCert = encodeHandshakeCert(own.der);
