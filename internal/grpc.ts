@@ -332,13 +332,30 @@ type AnyCall =
   | grpc.ServerWritableStream<unknown, unknown>
   | grpc.ServerDuplexStream<unknown, unknown>;
 
+/**
+ * The context of one call. Its signal and metadata record are made on first use: most unary
+ * implementations never look at them, and an AbortController, a listener and a metadata copy
+ * per call are a measurable part of a small call's cost.
+ */
 function contextOf<B>(call: AnyCall, broker: B): CallContext<B> {
-  const abort = new AbortController();
-  (call as { on(event: "cancelled", fn: () => void): void }).on(
-    "cancelled",
-    () => abort.abort(new RpcError(Status.CANCELLED, "call cancelled")),
-  );
-  return { signal: abort.signal, metadata: metadataRecord(call.metadata), broker };
+  let abort: AbortController | undefined;
+  let metadata: Record<string, string> | undefined;
+  return {
+    get signal() {
+      if (!abort) {
+        const controller = abort = new AbortController();
+        const cancel = () => controller.abort(new RpcError(Status.CANCELLED, "call cancelled"));
+        // grpc-js sets `cancelled` before it emits "cancelled".
+        if ((call as { cancelled?: boolean }).cancelled) cancel();
+        else (call as { on(event: "cancelled", fn: () => void): void }).on("cancelled", cancel);
+      }
+      return abort.signal;
+    },
+    get metadata() {
+      return metadata ??= metadataRecord(call.metadata);
+    },
+    broker,
+  };
 }
 
 async function writeAll(
@@ -385,10 +402,20 @@ export function serviceHandlers<B>(
           call: grpc.ServerUnaryCall<unknown, unknown>,
           callback: grpc.sendUnaryData<unknown>,
         ) => {
-          const ctx = contextOf(call, broker);
-          Promise.resolve()
-            .then(() => fn.call(impl, call.request, ctx))
-            .then((res) => callback(null, res), (err) => callback(toServiceError(err)));
+          // Called directly, not from a microtask: a synchronous implementation answers
+          // without a promise round trip.
+          let result: unknown;
+          try {
+            result = fn.call(impl, call.request, contextOf(call, broker));
+          } catch (err) {
+            callback(toServiceError(err));
+            return;
+          }
+          if (isThenable(result)) {
+            result.then((res) => callback(null, res), (err) => callback(toServiceError(err)));
+          } else {
+            callback(null, result);
+          }
         };
         break;
       case "server_streaming":
@@ -429,6 +456,92 @@ export function serviceHandlers<B>(
     }
   }
   return handlers;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
+}
+
+/** An error shaped like grpc-js's ServiceError, from a status. */
+function statusError(status: grpc.StatusObject): grpc.ServiceError {
+  const name = (grpc.status as unknown as Record<number, string | undefined>)[status.code];
+  return Object.assign(new Error(`${status.code} ${name ?? "UNKNOWN"}: ${status.details}`), {
+    code: status.code,
+    details: status.details,
+    metadata: status.metadata,
+  });
+}
+
+/**
+ * One unary call straight on the channel: what `Client.makeUnaryRequest` does without its
+ * per-call interceptor chain, event emitter and captured stack trace (`new Error()` on every
+ * call, for errors that plugwire rewraps anyway). plugwire's clients have no interceptors.
+ */
+function unaryCall(
+  client: grpc.Client,
+  path: string,
+  serialize: (value: unknown) => Buffer,
+  deserialize: (bytes: Buffer) => unknown,
+  request: unknown,
+  options: CallOptions | undefined,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const deadline = options?.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+    const call = client.getChannel().createCall(path, deadline, undefined, null, undefined);
+    let response: unknown;
+    let received = false;
+    let failure: grpc.StatusObject | undefined;
+    let unlink = () => {};
+    call.start(metadataOf(options), {
+      onReceiveMetadata() {},
+      onReceiveMessage(message: Buffer) {
+        if (received) {
+          call.cancelWithStatus(Status.UNIMPLEMENTED, "Too many responses received");
+          return;
+        }
+        try {
+          response = deserialize(message);
+          received = true;
+        } catch (err) {
+          failure = {
+            code: Status.INTERNAL,
+            details: `Response message parsing error: ${(err as Error)?.message ?? err}`,
+            metadata: new grpc.Metadata(),
+          };
+          call.cancelWithStatus(failure.code, failure.details);
+        }
+      },
+      onReceiveStatus(status: grpc.StatusObject) {
+        unlink();
+        if (failure) reject(toRpcError(statusError(failure)));
+        else if (status.code !== Status.OK) reject(toRpcError(statusError(status)));
+        else if (!received) {
+          reject(toRpcError(statusError({
+            code: Status.UNIMPLEMENTED,
+            details: "No message received",
+            metadata: status.metadata,
+          })));
+        } else resolve(response);
+      },
+    });
+    unlink = linkAbort(
+      { cancel: () => call.cancelWithStatus(Status.CANCELLED, "Cancelled on client") },
+      options?.signal,
+    );
+    call.startRead();
+    let bytes: Buffer;
+    try {
+      bytes = serialize(request);
+    } catch (err) {
+      call.cancelWithStatus(
+        Status.INTERNAL,
+        `Request message serialization failure: ${(err as Error)?.message ?? err}`,
+      );
+      return;
+    }
+    call.sendMessageWithContext({}, bytes);
+    call.halfClose();
+  });
 }
 
 function callOptions(options: CallOptions | undefined): grpc.CallOptions {
@@ -546,22 +659,7 @@ export function createServiceClient<S extends ServiceDescriptor>(
     switch (method.methodKind) {
       case "unary":
         out[method.localName] = (request: unknown, options?: CallOptions) =>
-          new Promise((resolve, reject) => {
-            const call = client.makeUnaryRequest(
-              path,
-              ser,
-              de,
-              request,
-              metadataOf(options),
-              callOptions(options),
-              (err, res) => {
-                unlink();
-                if (err) reject(toRpcError(err));
-                else resolve(res);
-              },
-            );
-            const unlink = linkAbort(call, options?.signal);
-          });
+          unaryCall(client, path, ser, de, request, options);
         break;
       case "server_streaming":
         out[method.localName] = (request: unknown, options?: CallOptions) => {
