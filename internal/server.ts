@@ -401,7 +401,10 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     shutdown() {
       // Answer first, then stop: grpc-go's hard Stop often kills its own reply, which hosts
       // tolerate, but a clean reply lets a host tell "shut down" from "crashed".
-      setTimeout(() => void stop(), 0);
+      // The delay lets the reply leave before forceShutdown() tears the connection down:
+      // without it python-plugin hosts lost the reply about one time in eight and fell back
+      // to SIGTERM (grpclib fails open calls on GOAWAY).
+      setTimeout(() => void stop(), 100);
       return {};
     },
   });
