@@ -99,18 +99,7 @@ export function startPlugin<P extends HostPluginSet>(
 ): Promise<PluginClient<P>> {
   return start(options);
 }
-export type {
-  AnyMessage,
-  FieldInit,
-  GrpcOptions,
-  MessageInit,
-  MessageOf,
-  MethodDescriptor,
-  MethodKind,
-  RequestOf,
-  ResponseOf,
-  Scalar,
-  ServiceDescriptor,
-} from "./internal/shapes.ts";
+// The structural types every signature is written in (see internal/shapes.ts).
+export type * from "./internal/shapes.ts";
 export type { GrpcJsHandlers, GrpcJsServiceDefinition, MaybePromise } from "./internal/grpc.ts";
 export type { PluginErrorCode, PluginErrorOptions, StatusCode } from "./internal/errors.ts";

@@ -147,18 +147,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 export function startServe(options: ServeOptions): Promise<ServingPlugin> {
   return startServing(options);
 }
-export type {
-  AnyMessage,
-  FieldInit,
-  GrpcOptions,
-  MessageInit,
-  MessageOf,
-  MethodDescriptor,
-  MethodKind,
-  RequestOf,
-  ResponseOf,
-  Scalar,
-  ServiceDescriptor,
-} from "./internal/shapes.ts";
+// The structural types every signature is written in (see internal/shapes.ts).
+export type * from "./internal/shapes.ts";
 export type { GrpcJsHandlers, GrpcJsServiceDefinition, MaybePromise } from "./internal/grpc.ts";
 export type { PluginErrorCode, PluginErrorOptions, StatusCode } from "./internal/errors.ts";
