@@ -868,12 +868,21 @@ export async function startPlugin<P extends HostPluginSet>(
 
   let info: HandshakeInfo;
   try {
-    info = parseHandshakeLine(outcome.line, {
+    const expect = {
       hostVersions: [...sets.keys()],
       eof: outcome.eof,
       decodeCert: decodeHandshakeCert,
-      diagnostics: await handshakeDiagnostics(path),
-    });
+    };
+    try {
+      info = parseHandshakeLine(outcome.line, { ...expect, diagnostics: "" });
+    } catch {
+      // Only a bad line needs the notes about the executable (a stat and a read of the file):
+      // parse again with them, for the error that carries them.
+      info = parseHandshakeLine(outcome.line, {
+        ...expect,
+        diagnostics: await handshakeDiagnostics(path),
+      });
+    }
   } catch (err) {
     if (err instanceof PluginError) {
       return await fail(
