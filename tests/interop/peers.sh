@@ -99,7 +99,7 @@ build_goplugin_examples() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# 2. Our Go fixtures (tests/interop/go): gohost and goplugin.
+# 2. Our Go fixtures (tests/interop/go): gohost, goplugin and gobench (bench/run.ts's Go side).
 if ! (cd "$REPO/proto" && sha256sum --check --status "$FIXTURES/gen/PROTO_SHA256SUMS") 2>/dev/null; then
   log "WARNING: proto/kv or proto/grpctest changed since tests/interop/go/gen was generated: regenerating (commit the result)"
   bash "$FIXTURES/gen.sh"
@@ -110,9 +110,10 @@ FIX_KEY="$(keyof "$SCHEMA" "$GOVERSION" "$FIX_HASH")"
 build_fixtures() {
   local t
   t="$(mktmp)"
-  (cd "$FIXTURES" && go build -o "$t/" ./cmd/gohost ./cmd/goplugin)
+  (cd "$FIXTURES" && go build -o "$t/" ./cmd/gohost ./cmd/goplugin ./cmd/gobench)
   mv -f "$t/gohost" "$BIN/gohost"
   mv -f "$t/goplugin" "$BIN/goplugin"
+  mv -f "$t/gobench" "$BIN/gobench"
   echo "$FIX_KEY" >"$BIN/.fixtures.key"
 }
 
@@ -197,7 +198,7 @@ start_job() { # start_job NAME FUNCTION
 }
 fresh "$BIN/.go-plugin-examples.key" "$GOEX_KEY" && [[ -x "$BIN/kv-host-go" ]] ||
   start_job go-plugin-examples build_goplugin_examples
-fresh "$BIN/.fixtures.key" "$FIX_KEY" && [[ -x "$BIN/gohost" && -x "$BIN/goplugin" ]] ||
+fresh "$BIN/.fixtures.key" "$FIX_KEY" && [[ -x "$BIN/gohost" && -x "$BIN/goplugin" && -x "$BIN/gobench" ]] ||
   start_job go-fixtures build_fixtures
 fresh "$VENV/.key" "$PY_KEY" && fresh "$PEERS/pygen/.key" "$PYGEN_KEY" && fresh "$SDIST/.key" "$SDIST_KEY" ||
   start_job python-plugin build_python
@@ -231,6 +232,7 @@ ENV_LINES=(
   "GO_EXAMPLE_BIDI_PLUGIN=$BIN/counter-plugin-go-grpc"
   "GO_FIXTURE_HOST=$BIN/gohost"
   "GO_FIXTURE_PLUGIN=$BIN/goplugin"
+  "GO_BENCH=$BIN/gobench"
   "PY_VENV_PYTHON=$VENV/bin/python"
   "PY_PLUGIN_SDIST=$SDIST"
   "PY_GREETER_PLUGIN=$SDIST/examples/greeter/plugin.py"

@@ -1,0 +1,1215 @@
+/**
+ * `deno task bench`: plugwire against go-plugin v1.8.0 (Go) and python-plugin 0.1.0, in one run
+ * on one machine. Builds the Go and Python sides (tests/interop/peers.sh), runs every job through
+ * the three bench hosts (bench/host.ts, `gobench host`, bench/python/bench_host.py), and writes
+ * bench/RESULTS.md, bench/chart.svg and bench/results.json. See bench/README.md.
+ *
+ * Environment:
+ * - `BENCH_QUICK=1`: a smoke run (few repetitions, about a minute); writes to bench/.quick/.
+ * - `BENCH_OUT_DIR`: where to write the results (default bench/, or bench/.quick/).
+ * - `BENCH_PIN=0`: do not pin host and plugin to separate CPUs for the steady-state jobs.
+ * - `BENCH_ONLY=cold,session,scale`: run only these sections.
+ * - `BENCH_BASELINE`: a results.json to compare plugwire's figures against (default
+ *   bench/baseline.json, the figures before tuning).
+ *
+ * @module
+ */
+
+import { bundlePlugin, PLUGIN_PERMISSIONS } from "../scripts/ship.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const QUICK = Deno.env.get("BENCH_QUICK") === "1";
+const OUT_DIR = Deno.env.get("BENCH_OUT_DIR") ?? `${ROOT}bench/${QUICK ? ".quick/" : ""}`;
+const ONLY = new Set((Deno.env.get("BENCH_ONLY") ?? "cold,session,scale").split(","));
+const DENO = Deno.execPath();
+const MARK = crypto.randomUUID();
+
+/** Repetition counts: full run (about 4-5 minutes on 2 cores) and BENCH_QUICK. */
+const CFG = QUICK
+  ? {
+    coldRounds: 1,
+    coldReps: 3,
+    unary: { warmup: 100, calls: 300, rounds: 1 },
+    throughput: { concurrency: [1, 16, 64], calls: 300, rounds: 1 },
+    stream: { msg_bytes: 16384, total_bytes: 4 << 20, rounds: 1 },
+    stdio: { chunk_bytes: 65536, total_bytes: 2 << 20, rounds: 1 },
+    broker: { calls: 20, warmup: 5 },
+    scale: [1, 5, 10],
+    scaleReps: 1,
+    jobTimeoutMs: 120_000,
+  }
+  : {
+    coldRounds: 3,
+    coldReps: 5,
+    unary: { warmup: 500, calls: 2000, rounds: 3 },
+    throughput: { concurrency: [1, 16, 64], calls: 3000, rounds: 3 },
+    stream: { msg_bytes: 16384, total_bytes: 32 << 20, rounds: 3 },
+    stdio: { chunk_bytes: 65536, total_bytes: 16 << 20, rounds: 3 },
+    broker: { calls: 200, warmup: 20 },
+    scale: [1, 10, 25, 50],
+    scaleReps: 1,
+    jobTimeoutMs: 300_000,
+  };
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+function log(msg: string): void {
+  console.error(`[bench ${((performance.now()) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+}
+
+async function output(cmd: string[], env?: Record<string, string>): Promise<string> {
+  const out = await new Deno.Command(cmd[0], { args: cmd.slice(1), env, stderr: "inherit" })
+    .output();
+  if (!out.success) throw new Error(`${cmd.join(" ")} failed with status ${out.code}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** Pids of processes (not us) whose environment carries this run's mark. */
+function marked(): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!pid || pid === Deno.pid) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${pid}/environ`).includes(`BENCH_MARK=${MARK}`)) {
+        pids.push(pid);
+      }
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** Kills what this run started and left behind (found by the mark in their environment). */
+function killLeftovers(): number {
+  const pids = marked();
+  for (const pid of pids) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  return pids.length;
+}
+
+type HostKind = "ts" | "go" | "py";
+type PluginKind = "ts" | "tsb" | "go" | "py";
+
+interface Peers {
+  GO_BENCH: string;
+  PY_VENV_PYTHON: string;
+  PY_PLUGIN_SDIST: string;
+}
+
+let peers: Peers;
+let bundlePath = "";
+let pin = false;
+let jobDir = "";
+
+function hostCmd(host: HostKind, job: unknown): string[] {
+  const json = JSON.stringify(job);
+  switch (host) {
+    case "ts":
+      return [
+        DENO,
+        "run",
+        "-A",
+        "--quiet",
+        `--config=${ROOT}deno.json`,
+        `${ROOT}bench/host.ts`,
+        json,
+      ];
+    case "go":
+      return [peers.GO_BENCH, "host", json];
+    case "py":
+      return [
+        peers.PY_VENV_PYTHON,
+        `${ROOT}bench/python/bench_host.py`,
+        peers.PY_PLUGIN_SDIST,
+        json,
+      ];
+  }
+}
+
+function pluginCmd(plugin: PluginKind): string[] {
+  switch (plugin) {
+    case "ts":
+      return [DENO, "run", "-A", "--quiet", `--config=${ROOT}deno.json`, `${ROOT}bench/plugin.ts`];
+    case "tsb":
+      // What the bundle's own `#!/usr/bin/env -S deno run ...` line runs.
+      return [DENO, "run", "--quiet", "--no-prompt", ...PLUGIN_PERMISSIONS, bundlePath];
+    case "go":
+      return [peers.GO_BENCH, "plugin"];
+    case "py":
+      return [peers.PY_VENV_PYTHON, `${ROOT}bench/python/greeter_plugin.py`, peers.PY_PLUGIN_SDIST];
+  }
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * Runs one job in a host and returns its JSON result. `pinned`: host on CPU 0 and plugin on
+ * CPU 1 (when pinning is on), so each side has a core of its own, whatever the runtime.
+ */
+async function runJob(
+  host: HostKind,
+  job: Json & { cmd?: string[] },
+  opts: { network?: "unix" | "tcp"; pinned?: boolean; partial?: boolean } = {},
+): Promise<Json> {
+  const pinned = pin && opts.pinned;
+  if (pinned && job.cmd) job = { ...job, cmd: ["taskset", "-c", "1", ...job.cmd] };
+  let cmd = hostCmd(host, job);
+  if (pinned) cmd = ["taskset", "-c", "0", ...cmd];
+  const tmp = await Deno.makeTempDir({ dir: jobDir, prefix: "job-" });
+  const env: Record<string, string> = {
+    BENCH_MARK: MARK,
+    TMPDIR: tmp,
+    BENCH_NETWORK: opts.network ?? "unix",
+  };
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    env,
+    stdout: "piped",
+    stderr: "piped",
+    // Like an ordinary Python install: let the venv and the sdist keep their bytecode caches
+    // (this machine's environment sets PYTHONDONTWRITEBYTECODE).
+  }).spawn();
+  const timer = setTimeout(() => {
+    log(`job timed out after ${CFG.jobTimeoutMs} ms; killing it`);
+    child.kill("SIGKILL");
+    killLeftovers();
+  }, CFG.jobTimeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
+  const leftovers = killLeftovers();
+  if (leftovers) log(`killed ${leftovers} leftover process(es) of the job`);
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");
+  const last = stdout[stdout.length - 1];
+  const how = out.signal ? `killed by ${out.signal}` : `exit status ${out.code}`;
+  if (opts.partial && !last.includes('"ok":true')) {
+    // The host died: take what it reported before (`{"partial": [...]}` lines).
+    const partial = stdout.filter((l) => l.startsWith('{"partial"')).at(-1);
+    const stderr = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-1)[0];
+    if (partial) return { ...JSON.parse(partial), crashed: `${how}: ${stderr}` };
+  }
+  try {
+    const res = JSON.parse(last) as Json;
+    if (res.ok) return res;
+    throw new Error(String(res.error));
+  } catch (err) {
+    const stderr = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-8).join("\n");
+    throw new Error(
+      `${host} host job ${job.kind} failed (${how}): ${(err as Error).message}\n${stderr}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+function sorted(v: number[]): number[] {
+  return [...v].sort((a, b) => a - b);
+}
+
+/** Nearest-rank percentile. */
+function pct(v: number[], p: number): number {
+  const s = sorted(v);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+const median = (v: number[]) => pct(v, 50);
+
+interface Stat {
+  median: number;
+  p99: number;
+  n: number;
+}
+
+function stat(v: number[]): Stat {
+  return { median: median(v), p99: pct(v, 99), n: v.length };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pairs
+
+interface Pair {
+  id: string;
+  label: string;
+  host: HostKind;
+  plugin: PluginKind;
+  ref?: boolean;
+}
+
+const PAIRS: Pair[] = [
+  { id: "pw-go", label: "plugwire → Go", host: "ts", plugin: "go" },
+  { id: "go-pw", label: "Go → plugwire", host: "go", plugin: "ts" },
+  { id: "pw-pw", label: "plugwire → plugwire", host: "ts", plugin: "ts" },
+  { id: "go-go", label: "Go → Go", host: "go", plugin: "go", ref: true },
+  { id: "py-py", label: "python-plugin → python-plugin", host: "py", plugin: "py", ref: true },
+];
+/** Cold start only: the plugwire plugin shipped as one file (`deno task bundle`). */
+const BUNDLED: Pair[] = [
+  { id: "go-pwb", label: "Go → plugwire (bundled)", host: "go", plugin: "tsb" },
+  { id: "pw-pwb", label: "plugwire → plugwire (bundled)", host: "ts", plugin: "tsb" },
+];
+
+/** Why a pair has no figure for something. */
+const NA = {
+  goTcp: "go-plugin v1.8.0's plugin.Serve listens only on unix sockets except on Windows",
+  pyFeature:
+    "python-plugin's greeter example has no streaming method, no broker callback and no output",
+};
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+interface Results {
+  meta: Json;
+  baselines: Record<string, Stat>;
+  cold: Record<string, Record<string, { total: Stat; connect: Stat; cpu: Stat }>>;
+  unary: Record<string, Record<string, Stat | string>>;
+  throughput: Record<string, Record<string, number> | string>;
+  stream: Record<string, number | string>;
+  stdio: Record<string, number | string>;
+  broker: Record<string, Stat | string>;
+  /** Failed attempts of the broker job, by pair (the host's last words). */
+  brokerFailures: Record<string, string[]>;
+  memory: Record<string, { idle?: number; peak?: number }>;
+  scale: Record<string, Record<string, { ms: number; hostRssKb: number; pluginsRssKb: number }>>;
+  errors: string[];
+}
+
+const results: Results = {
+  meta: {},
+  baselines: {},
+  cold: {},
+  unary: {},
+  throughput: {},
+  stream: {},
+  stdio: {},
+  broker: {},
+  brokerFailures: {},
+  memory: {},
+  scale: {},
+  errors: [],
+};
+
+async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    const msg = `${what}: ${(err as Error).message}`;
+    log(`ERROR ${msg}`);
+    results.errors.push(msg);
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+async function baselines(): Promise<void> {
+  const hello = `${jobDir}/hello.ts`;
+  await Deno.writeTextFile(hello, 'console.log("ready");\n');
+  const reps = CFG.coldRounds * CFG.coldReps;
+  const spawn = async (id: string, cmd: string[]) => {
+    const res = await attempt(`spawn ${id}`, () => runJob("go", { kind: "spawn", cmd, reps }));
+    if (res) results.baselines[id] = stat(res.spawn_ms as number[]);
+  };
+  await spawn("deno", [DENO, "run", "-A", "--quiet", `--config=${ROOT}deno.json`, hello]);
+  await spawn("python", [peers.PY_VENV_PYTHON, "-c", "print('ready')"]);
+}
+
+async function cold(): Promise<void> {
+  const all = [...PAIRS, ...BUNDLED];
+  const samples: Record<
+    string,
+    Record<string, { total: number[]; connect: number[]; cpu: number[] }>
+  > = {};
+  for (let round = 0; round < CFG.coldRounds; round++) {
+    for (const mtls of [false, true]) {
+      for (const pair of all) {
+        log(`cold start ${pair.label} ${mtls ? "mTLS" : "plaintext"} (round ${round + 1})`);
+        const res = await attempt(`cold ${pair.id} mtls=${mtls}`, () =>
+          runJob(pair.host, {
+            kind: "cold",
+            cmd: pluginCmd(pair.plugin),
+            mtls,
+            reps: CFG.coldReps,
+          }));
+        if (!res) continue;
+        const s = ((samples[pair.id] ??= {})[mtls ? "mtls" : "plain"] ??= {
+          total: [],
+          connect: [],
+          cpu: [],
+        });
+        s.total.push(...res.cold_ms as number[]);
+        s.connect.push(...res.connect_ms as number[]);
+        s.cpu.push(...res.plugin_cpu_ms as number[]);
+      }
+    }
+  }
+  for (const [id, byTls] of Object.entries(samples)) {
+    for (const [tls, s] of Object.entries(byTls)) {
+      (results.cold[id] ??= {})[tls] = {
+        total: stat(s.total),
+        connect: stat(s.connect),
+        cpu: stat(s.cpu),
+      };
+    }
+  }
+}
+
+async function sessions(): Promise<void> {
+  for (const network of ["unix", "tcp"] as const) {
+    for (const mtls of [false, true]) {
+      const variant = `${network}-${mtls ? "mtls" : "plain"}`;
+      const full = network === "unix" && !mtls;
+      for (const pair of PAIRS) {
+        const row = (results.unary[pair.id] ??= {});
+        if (network === "tcp" && pair.plugin === "go") {
+          row[variant] = "n/a";
+          continue;
+        }
+        const py = pair.host === "py";
+        const job: Json = {
+          kind: "session",
+          cmd: pluginCmd(pair.plugin),
+          mtls,
+          unary: CFG.unary,
+          ...(full
+            ? {
+              throughput: CFG.throughput,
+              ...(py ? {} : { stream: CFG.stream, stdio: CFG.stdio }),
+            }
+            : {}),
+        };
+        log(`session ${pair.label} ${variant}${full ? " (+ throughput, streams)" : ""}`);
+        const res = await attempt(
+          `session ${pair.id} ${variant}`,
+          () => runJob(pair.host, job, { network, pinned: true }),
+        );
+        if (!res) continue;
+        row[variant] = stat(res.unary_us as number[]);
+        if (!full) continue;
+        const idle = (res.plugin_idle as Json | undefined)?.VmRSS as number | undefined;
+        const peak = (res.plugin_peak as Json | undefined)?.VmHWM as number | undefined;
+        results.memory[pair.id] = { idle, peak };
+        const tp: Record<string, number> = {};
+        for (const [c, v] of Object.entries(res.throughput as Record<string, number[]>)) {
+          tp[c] = median(v);
+        }
+        results.throughput[pair.id] = tp;
+        if (py) {
+          results.stream[pair.id] = results.stdio[pair.id] = results.broker[pair.id] = "n/a";
+        } else {
+          results.stream[pair.id] = median(res.stream_mbps as number[]);
+          results.stdio[pair.id] = median(res.stdio_mbps as number[]);
+          await broker(pair);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The broker round trips, in a host process of their own: a plugwire host serving broker
+ * callbacks to a plugwire plugin can crash inside Deno's nghttp2 (see README.md), so a crash
+ * costs only this figure, and the job is retried.
+ */
+async function broker(pair: Pair): Promise<void> {
+  const job = { kind: "session", cmd: pluginCmd(pair.plugin), mtls: false, broker: CFG.broker };
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    log(`broker round trips ${pair.label} (attempt ${attempt})`);
+    try {
+      const res = await runJob(pair.host, job, { pinned: true, partial: true });
+      if (res.crashed) {
+        const samples = res.partial as number[];
+        const msg = `host crashed after ${samples.length} of ${CFG.broker.calls} round trips ` +
+          `(${res.crashed})`;
+        log(`broker ${pair.id}: ${msg}`);
+        results.brokerFailures[pair.id] = [...(results.brokerFailures[pair.id] ?? []), msg];
+        if (attempt < 3) continue;
+        results.broker[pair.id] = stat(samples);
+        return;
+      }
+      results.broker[pair.id] = stat(res.broker_us as number[]);
+      return;
+    } catch (err) {
+      const msg = (err as Error).message;
+      log(`broker ${pair.id} attempt ${attempt} failed: ${msg.split("\n").slice(-1)[0]}`);
+      results.brokerFailures[pair.id] = [...(results.brokerFailures[pair.id] ?? []), msg];
+    }
+  }
+  results.broker[pair.id] = "failed";
+}
+
+async function scale(): Promise<void> {
+  for (const n of CFG.scale) {
+    for (const pair of PAIRS) {
+      for (let rep = 0; rep < CFG.scaleReps; rep++) {
+        log(`scale ${pair.label}: ${n} plugin(s) at once`);
+        const res = await attempt(
+          `scale ${pair.id} n=${n}`,
+          () => runJob(pair.host, { kind: "scale", cmd: pluginCmd(pair.plugin), n }),
+        );
+        if (!res) continue;
+        const host = res.host as Json;
+        const prev = results.scale[pair.id]?.[n];
+        const cur = {
+          ms: res.start_all_ms as number,
+          hostRssKb: (host.VmHWM ?? host.VmRSS) as number,
+          pluginsRssKb: res.plugins_rss_kb as number,
+        };
+        // Several repetitions: keep the median-ish (the lower time of two, else the one).
+        if (!prev || cur.ms < prev.ms) (results.scale[pair.id] ??= {})[n] = cur;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine and versions
+
+async function meta(): Promise<Json> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? "unknown CPU";
+  const memKb = Number(/MemTotal:\s*(\d+)/.exec(meminfo)?.[1] ?? 0);
+  const kernel = (await output(["uname", "-sr"]).catch(() => "")).trim();
+  const go = (await output(["go", "version"]).catch(() => "")).trim();
+  const py = (await output([
+    peers.PY_VENV_PYTHON,
+    "-c",
+    "import sys, importlib.metadata as m; print(sys.version.split()[0], m.version('grpclib'), m.version('protobuf'))",
+  ]).catch(() => "? ? ?")).trim().split(" ");
+  const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  const gomod = await Deno.readTextFile(`${ROOT}tests/interop/go/go.mod`);
+  const modVersion = (mod: string) => new RegExp(`${mod} (v[^\\s]+)`).exec(gomod)?.[1] ?? "?";
+  return {
+    date: new Date().toISOString(),
+    cpu: model,
+    cores: navigator.hardwareConcurrency,
+    memoryGiB: Math.round(memKb / 1024 / 1024),
+    kernel,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    go,
+    python: py[0],
+    grpclib: py[1],
+    pyProtobuf: py[2],
+    grpcJs: String(denoJson.imports["@grpc/grpc-js"]).replace(/^npm:@grpc\/grpc-js@/, ""),
+    protobufEs: String(denoJson.imports["@bufbuild/protobuf"]).replace(
+      /^npm:@bufbuild\/protobuf@/,
+      "",
+    ),
+    goPlugin: modVersion("github.com/hashicorp/go-plugin"),
+    grpcGo: modVersion("google.golang.org/grpc"),
+    pythonPlugin: "0.1.0",
+    commit: (await output(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).catch(() => "?"))
+      .trim(),
+    quick: QUICK,
+    pinned: pin,
+    config: CFG,
+  };
+}
+
+function loadavg(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const LABEL = Object.fromEntries([...PAIRS, ...BUNDLED].map((p) => [p.id, p.label]));
+
+function fmt(v: number | undefined, digits?: number): string {
+  if (v === undefined || Number.isNaN(v)) return "–";
+  const d = digits ?? (v >= 100 ? 0 : v >= 10 ? 1 : 2);
+  return v.toFixed(d);
+}
+
+/** `value / reference`, as `1.23×`. */
+function ratio(v: number | undefined, ref: number | undefined): string {
+  if (v === undefined || ref === undefined || !ref) return "n/a";
+  const r = v / ref;
+  return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(2) : r.toFixed(2)}×`;
+}
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function isStat(v: unknown): v is Stat {
+  return typeof v === "object" && v !== null && "median" in v;
+}
+
+function report(baseline: Results | undefined): string {
+  const m = results.meta;
+  const out: string[] = [];
+  const md = (s = "") => out.push(s);
+  md("# plugwire benchmark results");
+  md();
+  md(
+    `Generated by \`deno task bench\`${
+      QUICK
+        ? " with BENCH_QUICK=1 (a smoke run: too few " +
+          "repetitions for conclusions)"
+        : ""
+    } on ${String(m.date).slice(0, 10)} (${m.date}), commit ` +
+      `\`${m.commit}\`. How it measures: [README.md](README.md).`,
+  );
+  md();
+  md(`- **Machine**: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}.`);
+  md(
+    `- **plugwire**: Deno ${m.deno} (V8 ${m.v8}), @grpc/grpc-js ${m.grpcJs}, @bufbuild/protobuf ` +
+      `${m.protobufEs}.`,
+  );
+  md(
+    `- **Go**: ${String(m.go).replace(/^go version /, "")}, go-plugin ${m.goPlugin}, ` +
+      `grpc-go ${m.grpcGo} (tests/interop/go/cmd/gobench).`,
+  );
+  md(
+    `- **Python**: CPython ${m.python}, python-plugin ${m.pythonPlugin} (greeter example), ` +
+      `grpclib ${m.grpclib}, protobuf ${m.pyProtobuf}.`,
+  );
+  md(
+    `- **Load average** (1, 5, 15 min) at start: ${m.loadStart}; at end: ${m.loadEnd}. ` +
+      `${
+        m.pinned
+          ? "Steady-state jobs (latency, throughput, streams, broker) ran with the host " +
+            "pinned to CPU 0 and the plugin to CPU 1; cold start and scale ran unpinned."
+          : "No CPU pinning."
+      }`,
+  );
+  md(`- **Run time**: ${fmt(Number(m.seconds), 0)} s.`);
+  md();
+  md(
+    "Ratios are `figure / reference`: against Go → Go and against python-plugin → " +
+      "python-plugin. For times and memory lower is better; for throughput higher is better.",
+  );
+  md();
+
+  const go = "go-go";
+  const py = "py-py";
+
+  // Cold start.
+  md("## 1. Cold start: spawn to first answered RPC");
+  md();
+  md(
+    `Median and p99 (nearest rank) of ${CFG.coldRounds * CFG.coldReps} starts per cell, in ms; ` +
+      "`connect` is spawn to a connected client, `plugin CPU` the plugin process's CPU time " +
+      "(all threads) when the first call has been answered. Unix socket. Deno's own start-up " +
+      `(\`deno run\` of a one-line script, spawn to its first line): ` +
+      `${fmt(results.baselines.deno?.median)} ms; Python's (\`python -c print\`): ` +
+      `${fmt(results.baselines.python?.median)} ms.`,
+  );
+  md();
+  const coldRows: string[][] = [];
+  for (const tls of ["plain", "mtls"]) {
+    for (const pair of [...PAIRS, ...BUNDLED]) {
+      const c = results.cold[pair.id]?.[tls];
+      const goRef = results.cold[go]?.[tls]?.total.median;
+      const pyRef = results.cold[py]?.[tls]?.total.median;
+      coldRows.push([
+        `${pair.label}`,
+        tls === "plain" ? "plaintext" : "AutoMTLS",
+        fmt(c?.total.median),
+        fmt(c?.total.p99),
+        fmt(c?.connect.median),
+        fmt(c?.cpu.median),
+        ratio(c?.total.median, goRef),
+        ratio(c?.total.median, pyRef),
+      ]);
+    }
+  }
+  md(
+    table(
+      [
+        "pair (host → plugin)",
+        "TLS",
+        "median",
+        "p99",
+        "connect",
+        "plugin CPU",
+        "× Go→Go",
+        "× py→py",
+      ],
+      coldRows,
+    ),
+  );
+  md();
+
+  // Unary latency.
+  md("## 2. Unary call latency");
+  md();
+  md(
+    `One call at a time over one connection (grpctest.Test/Double; the python greeter's ` +
+      `Greet), after ${CFG.unary.warmup} warm-up calls; ${CFG.unary.rounds} × ${CFG.unary.calls} ` +
+      "samples per cell, in µs. n/a¹: " + NA.goTcp + ".",
+  );
+  md();
+  const latRows: string[][] = [];
+  for (const variant of ["unix-plain", "unix-mtls", "tcp-plain", "tcp-mtls"]) {
+    for (const pair of PAIRS) {
+      const v = results.unary[pair.id]?.[variant];
+      const goRef = results.unary[go]?.[variant];
+      const pyRef = results.unary[py]?.[variant];
+      const [net, tls] = variant.split("-");
+      const cells = isStat(v)
+        ? [
+          fmt(v.median),
+          fmt(v.p99),
+          ratio(v.median, isStat(goRef) ? goRef.median : undefined),
+          ratio(v.median, isStat(pyRef) ? pyRef.median : undefined),
+        ]
+        : [v === "n/a" ? "n/a¹" : "error", "", "", ""];
+      latRows.push([pair.label, net, tls === "plain" ? "plaintext" : "AutoMTLS", ...cells]);
+    }
+  }
+  md(table(["pair", "transport", "TLS", "median", "p99", "× Go→Go", "× py→py"], latRows));
+  md();
+
+  // Throughput.
+  md("## 3. Throughput over one connection");
+  md();
+  md(
+    `Unary calls per second with 1, 16 and 64 calls in flight on one connection (unix socket, ` +
+      `plaintext); median of ${CFG.throughput.rounds} rounds of ${CFG.throughput.calls} calls. ` +
+      "Higher is better.",
+  );
+  md();
+  const tpRows: string[][] = [];
+  for (const pair of PAIRS) {
+    const t = results.throughput[pair.id];
+    const cells: string[] = [];
+    for (const c of CFG.throughput.concurrency) {
+      const v = typeof t === "object" ? t[c] : undefined;
+      const goRef = results.throughput[go];
+      const pyRef = results.throughput[py];
+      cells.push(
+        fmt(v, 0),
+        ratio(v, typeof goRef === "object" ? goRef[c] : undefined),
+        ratio(v, typeof pyRef === "object" ? pyRef[c] : undefined),
+      );
+    }
+    tpRows.push([pair.label, ...cells]);
+  }
+  md(
+    table([
+      "pair",
+      ...CFG.throughput.concurrency.flatMap((c) => [`c=${c} calls/s`, "× Go→Go", "× py→py"]),
+    ], tpRows),
+  );
+  md();
+
+  // Streams and broker.
+  md("## 4. Streaming throughput and 5. broker round trip");
+  md();
+  md(
+    `Bidirectional stream: plugwire.bench.Bench/Echo, ${CFG.stream.total_bytes >> 20} MiB in ` +
+      `${CFG.stream.msg_bytes >> 10} KiB google.protobuf.BytesValue messages sent while the ` +
+      "echoes are read; MB/s (10⁶ bytes) of payload one way. Stdio forwarding: " +
+      `${CFG.stdio.total_bytes >> 20} MiB written to the plugin's stdout in ` +
+      `${CFG.stdio.chunk_bytes >> 10} KiB PrintStdio calls, until all of it has reached the host ` +
+      "through GRPCStdio. Broker round trip: go-plugin's callback pattern, timed as a whole: a " +
+      "fresh broker id served by the host, Test/Bidirectional, the plugin dials that id and " +
+      `calls PingPong/Ping back (${CFG.broker.calls} rounds). Median of ${CFG.stream.rounds} ` +
+      `rounds for the streams. n/a²: ${NA.pyFeature}.`,
+  );
+  md();
+  const sRows: string[][] = [];
+  for (const pair of PAIRS) {
+    const st = results.stream[pair.id];
+    const io = results.stdio[pair.id];
+    const br = results.broker[pair.id];
+    const num = (v: unknown) => typeof v === "number" ? v : undefined;
+    const goB = results.broker[go];
+    sRows.push([
+      pair.label,
+      typeof st === "string" ? "n/a²" : fmt(st),
+      ratio(num(st), num(results.stream[go])),
+      typeof io === "string" ? "n/a²" : fmt(io),
+      ratio(num(io), num(results.stdio[go])),
+      isStat(br) ? fmt(br.median) : br === "n/a" ? "n/a²" : "–",
+      isStat(br) ? fmt(br.p99) : "",
+      ratio(isStat(br) ? br.median : undefined, isStat(goB) ? goB.median : undefined),
+    ]);
+  }
+  const brokerNotes = Object.entries(results.brokerFailures).map(([id, f]) =>
+    `${LABEL[id]}: the broker job's host process died in ${f.length} attempt(s) — ` +
+    f.map((x) => x.split("\n")[0]).join("; ")
+  );
+  md(
+    table([
+      "pair",
+      "bidi stream MB/s",
+      "× Go→Go",
+      "stdio MB/s",
+      "× Go→Go",
+      "broker median µs",
+      "p99 µs",
+      "× Go→Go",
+    ], sRows),
+  );
+  md();
+  if (brokerNotes.length) {
+    md(
+      "Broker failures (a Deno 2.9.6 nghttp2 crash in a process serving many short-lived " +
+        "grpc-js servers, see README.md; the figure is from the samples reported before the " +
+        "crash when no attempt finished):",
+    );
+    md();
+    for (const n of brokerNotes) md(`- ${n}`);
+    md();
+  }
+
+  // Memory.
+  md("## 6. Memory");
+  md();
+  md(
+    "Plugin RSS after warm-up (idle) and its peak (VmHWM) at the end of the unix/plaintext " +
+      "session (after the throughput, stream, stdio and broker jobs); host peak RSS holding 1 and " +
+      `${CFG.scale.at(-1)} plugins (from §7). MiB.`,
+  );
+  md();
+  const mib = (kb: number | undefined) => kb === undefined ? undefined : kb / 1024;
+  const memRows: string[][] = [];
+  const last = CFG.scale.at(-1)!;
+  for (const pair of PAIRS) {
+    const mem = results.memory[pair.id];
+    const s1 = results.scale[pair.id]?.[1];
+    const sN = results.scale[pair.id]?.[last];
+    const ref = (id: string) => results.memory[id]?.idle;
+    memRows.push([
+      pair.label,
+      fmt(mib(mem?.idle)),
+      ratio(mem?.idle, ref(go)),
+      ratio(mem?.idle, ref(py)),
+      fmt(mib(mem?.peak)),
+      fmt(mib(s1?.hostRssKb)),
+      ratio(s1?.hostRssKb, results.scale[go]?.[1]?.hostRssKb),
+      fmt(mib(sN?.hostRssKb)),
+      ratio(sN?.hostRssKb, results.scale[go]?.[last]?.hostRssKb),
+      ratio(sN?.hostRssKb, results.scale[py]?.[last]?.hostRssKb),
+    ]);
+  }
+  md(
+    table([
+      "pair",
+      "plugin idle",
+      "× Go",
+      "× py",
+      "plugin peak",
+      "host, 1 plugin",
+      "× Go",
+      `host, ${last} plugins`,
+      "× Go",
+      "× py",
+    ], memRows),
+  );
+  md();
+
+  // Scale.
+  md("## 7. Scale: starting many plugins at once");
+  md();
+  md(
+    "Wall time from the first spawn until every plugin has answered its first call, all " +
+      "started concurrently by one host (unix, plaintext), the host's peak RSS, and the sum of " +
+      "the plugins' RSS. Growth: the slope between the smallest and largest count above one.",
+  );
+  md();
+  const counts = CFG.scale;
+  const first = counts.find((n) => n > 1) ?? counts[0];
+  const scRows: string[][] = [];
+  for (const pair of PAIRS) {
+    const s = results.scale[pair.id] ?? {};
+    const a = s[first];
+    const b = s[last];
+    const slope = a && b && last > first ? (b.ms - a.ms) / (last - first) : undefined;
+    const memSlope = a && b && last > first
+      ? (b.hostRssKb - a.hostRssKb) / 1024 / (last - first)
+      : undefined;
+    const goS = results.scale[go]?.[last]?.ms;
+    const pyS = results.scale[py]?.[last]?.ms;
+    scRows.push([
+      pair.label,
+      ...counts.map((n) => fmt(s[n]?.ms)),
+      ratio(b?.ms, goS),
+      ratio(b?.ms, pyS),
+      fmt(mib(b?.hostRssKb)),
+      fmt(mib(b?.pluginsRssKb)),
+      fmt(slope),
+      fmt(memSlope),
+    ]);
+  }
+  md(
+    table([
+      "pair",
+      ...counts.map((n) => `${n} (ms)`),
+      `× Go (${last})`,
+      `× py (${last})`,
+      `host MiB (${last})`,
+      `plugins MiB (${last})`,
+      `ms per extra plugin (${first}→${last})`,
+      "host MiB per extra plugin",
+    ], scRows),
+  );
+  md();
+
+  // Targets.
+  md("## Targets");
+  md();
+  for (const line of targets()) md(`- ${line}`);
+  md();
+
+  if (baseline) {
+    md("## Before and after tuning");
+    md();
+    md(
+      `Before: the same benchmark on the library as it was before tuning (commit ` +
+        `\`${baseline.meta.commit}\`, run ${String(baseline.meta.date).slice(0, 16)}, load ` +
+        `${baseline.meta.loadStart}). The tunings themselves are listed in [README.md](README.md).`,
+    );
+    md();
+    md(table(["figure", "pair", "before", "after", "after / before"], compare(baseline)));
+    md();
+  }
+
+  if (results.errors.length) {
+    md("## Errors");
+    md();
+    for (const e of results.errors) md(`- ${e.split("\n")[0]}`);
+    md();
+  }
+  return out.join("\n");
+}
+
+function targets(): string[] {
+  const out: string[] = [];
+  const lat = (id: string, v = "unix-plain") => {
+    const s = results.unary[id]?.[v];
+    return isStat(s) ? s.median : undefined;
+  };
+  const coldOf = (id: string, tls: string) => results.cold[id]?.[tls]?.total.median;
+  const mark = (ok: boolean | undefined) => ok === undefined ? "❔" : ok ? "✅" : "❌";
+
+  const pwGo = lat("pw-go");
+  const goGo = lat("go-go");
+  const ok1 = pwGo !== undefined && goGo !== undefined ? pwGo <= 1.5 * goGo : undefined;
+  out.push(
+    `${mark(ok1)} plugwire host → Go plugin unary latency within 1.5× of Go → Go: ` +
+      `${fmt(pwGo)} µs vs ${fmt(goGo)} µs (${ratio(pwGo, goGo)}, unix, plaintext).`,
+  );
+
+  const behind: string[] = [];
+  let compared = 0;
+  for (const id of ["pw-go", "go-pw", "pw-pw"]) {
+    for (const tls of ["plain", "mtls"]) {
+      const a = coldOf(id, tls);
+      const b = coldOf("py-py", tls);
+      if (a === undefined || b === undefined) continue;
+      compared++;
+      if (a >= b) behind.push(`${LABEL[id]} cold start ${tls}: ${fmt(a)} vs ${fmt(b)} ms`);
+    }
+    for (const v of ["unix-plain", "unix-mtls", "tcp-plain", "tcp-mtls"]) {
+      const a = lat(id, v);
+      const b = lat("py-py", v);
+      if (a === undefined || b === undefined) continue;
+      compared++;
+      if (a >= b) behind.push(`${LABEL[id]} latency ${v}: ${fmt(a)} vs ${fmt(b)} µs`);
+    }
+  }
+  out.push(
+    `${mark(compared ? behind.length === 0 : undefined)} every plugwire pair ahead of ` +
+      `python-plugin → python-plugin on cold start and latency (${compared} comparisons` +
+      (behind.length ? `; behind: ${behind.join("; ")})` : ", all ahead)"),
+  );
+
+  const deno = results.baselines.deno?.median;
+  for (const id of ["go-pw", "go-pwb"]) {
+    const c = coldOf(id, "plain");
+    const ok = c !== undefined && deno !== undefined ? c - deno <= 100 : undefined;
+    out.push(
+      `${mark(ok)} a plugwire plugin's cold start within 100 ms of Deno's own start-up ` +
+        `(${LABEL[id]}, plaintext): ${fmt(c)} ms − ${fmt(deno)} ms = ` +
+        `${c !== undefined && deno !== undefined ? fmt(c - deno) : "–"} ms.`,
+    );
+  }
+  return out;
+}
+
+function compare(baseline: Results): string[][] {
+  const rows: string[][] = [];
+  const row = (figure: string, id: string, before?: number, after?: number, digits?: number) => {
+    if (before === undefined && after === undefined) return;
+    rows.push([
+      figure,
+      LABEL[id] ?? id,
+      fmt(before, digits),
+      fmt(after, digits),
+      before && after ? `${(after / before).toFixed(2)}×` : "–",
+    ]);
+  };
+  const ids = ["pw-go", "go-pw", "pw-pw", "go-pwb", "pw-pwb"];
+  for (const tls of ["plain", "mtls"]) {
+    for (const id of ids) {
+      row(
+        `cold start ${tls} (ms)`,
+        id,
+        baseline.cold[id]?.[tls]?.total.median,
+        results.cold[id]?.[tls]?.total.median,
+      );
+    }
+  }
+  for (const v of ["unix-plain", "unix-mtls", "tcp-plain", "tcp-mtls"]) {
+    for (const id of ids) {
+      const b = baseline.unary[id]?.[v];
+      const a = results.unary[id]?.[v];
+      row(
+        `latency ${v} (µs)`,
+        id,
+        isStat(b) ? b.median : undefined,
+        isStat(a) ? a.median : undefined,
+      );
+    }
+  }
+  for (const c of CFG.throughput.concurrency) {
+    for (const id of ids) {
+      const b = baseline.throughput[id];
+      const a = results.throughput[id];
+      row(
+        `throughput c=${c} (calls/s)`,
+        id,
+        typeof b === "object" ? b[c] : undefined,
+        typeof a === "object" ? a[c] : undefined,
+        0,
+      );
+    }
+  }
+  for (const id of ids) {
+    const num = (v: unknown) => typeof v === "number" ? v : undefined;
+    row("bidi stream (MB/s)", id, num(baseline.stream[id]), num(results.stream[id]));
+    row("stdio (MB/s)", id, num(baseline.stdio[id]), num(results.stdio[id]));
+    const b = baseline.broker[id];
+    const a = results.broker[id];
+    row("broker (µs)", id, isStat(b) ? b.median : undefined, isStat(a) ? a.median : undefined);
+    row(
+      "plugin idle RSS (MiB)",
+      id,
+      (baseline.memory[id]?.idle ?? NaN) / 1024 || undefined,
+      (results.memory[id]?.idle ?? NaN) / 1024 || undefined,
+    );
+    const last = CFG.scale.at(-1)!;
+    row(
+      `start ${last} plugins (ms)`,
+      id,
+      baseline.scale[id]?.[last]?.ms,
+      results.scale[id]?.[last]?.ms,
+    );
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart: cold start and latency per pair, hand-written SVG.
+
+function esc(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function chart(): string {
+  const pairs = PAIRS;
+  const colors: Record<string, string> = {
+    "pw-go": "#2f7ed8",
+    "go-pw": "#5a9be6",
+    "pw-pw": "#0b4f9c",
+    "go-go": "#00a37a",
+    "py-py": "#e0a100",
+  };
+  const panels = [
+    {
+      title: "Cold start, ms (spawn → first answered call)",
+      unit: "ms",
+      series: [
+        { name: "plaintext", get: (id: string) => results.cold[id]?.plain?.total.median },
+        { name: "AutoMTLS", get: (id: string) => results.cold[id]?.mtls?.total.median },
+      ],
+    },
+    {
+      title: "Unary latency, µs (median, unix socket)",
+      unit: "µs",
+      series: [
+        {
+          name: "plaintext",
+          get: (id: string) => {
+            const s = results.unary[id]?.["unix-plain"];
+            return isStat(s) ? s.median : undefined;
+          },
+        },
+        {
+          name: "AutoMTLS",
+          get: (id: string) => {
+            const s = results.unary[id]?.["unix-mtls"];
+            return isStat(s) ? s.median : undefined;
+          },
+        },
+      ],
+    },
+  ];
+  const W = 960;
+  const labelW = 230;
+  const panelW = (W - labelW - 40) / 2;
+  const rowH = 34;
+  const top = 70;
+  const H = top + pairs.length * rowH + 50;
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+      `font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
+    `<text x="16" y="24" font-size="16" font-weight="bold">plugwire vs go-plugin (Go) vs ` +
+      `python-plugin — shorter is better</text>`,
+    `<text x="16" y="42" fill="#555">${esc(String(results.meta.cpu))}, ` +
+      `${results.meta.cores} cores · Deno ${results.meta.deno} · ${
+        esc(String(results.meta.go).replace(/^go version /, "").split(" ")[0])
+      } · CPython ${results.meta.python} · ${String(results.meta.date).slice(0, 10)}` +
+      `${QUICK ? " · QUICK RUN" : ""}</text>`,
+  );
+  pairs.forEach((p, i) => {
+    const y = top + i * rowH;
+    parts.push(
+      `<text x="${labelW - 10}" y="${y + rowH / 2 + 4}" text-anchor="end"` +
+        `${p.ref ? ' font-style="italic"' : ""}>${esc(p.label)}</text>`,
+    );
+  });
+  panels.forEach((panel, pi) => {
+    const x0 = labelW + pi * (panelW + 30);
+    const max = Math.max(
+      1,
+      ...pairs.flatMap((p) => panel.series.map((s) => s.get(p.id) ?? 0)),
+    );
+    parts.push(`<text x="${x0}" y="${top - 12}" font-weight="bold">${esc(panel.title)}</text>`);
+    parts.push(
+      `<line x1="${x0}" y1="${top - 4}" x2="${x0}" y2="${top + pairs.length * rowH}" ` +
+        `stroke="#999"/>`,
+    );
+    const barW = panelW - 60;
+    pairs.forEach((p, i) => {
+      panel.series.forEach((s, si) => {
+        const v = s.get(p.id);
+        const y = top + i * rowH + 4 + si * 13;
+        if (v === undefined) {
+          parts.push(`<text x="${x0 + 4}" y="${y + 10}" fill="#999">n/a</text>`);
+          return;
+        }
+        const w = Math.max(1, (v / max) * barW);
+        parts.push(
+          `<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="11" fill="${colors[p.id]}"` +
+            `${si === 1 ? ' fill-opacity="0.45"' : ""}/>`,
+          `<text x="${(x0 + w + 4).toFixed(1)}" y="${y + 10}" fill="#222">${fmt(v)}</text>`,
+        );
+      });
+    });
+  });
+  const ly = top + pairs.length * rowH + 24;
+  parts.push(
+    `<rect x="${labelW}" y="${ly - 9}" width="14" height="10" fill="#555"/>`,
+    `<text x="${labelW + 20}" y="${ly}">plaintext (upper bar)</text>`,
+    `<rect x="${labelW + 170}" y="${
+      ly - 9
+    }" width="14" height="10" fill="#555" fill-opacity="0.45"/>`,
+    `<text x="${labelW + 190}" y="${ly}">AutoMTLS (lower bar)</text>`,
+    `<text x="${labelW + 360}" y="${ly}" fill="#555">references in italics · full tables: ` +
+      `RESULTS.md</text>`,
+    `</svg>`,
+  );
+  return parts.join("\n") + "\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  await Deno.mkdir(OUT_DIR, { recursive: true });
+  jobDir = await Deno.makeTempDir({ prefix: "plugwire-bench-" });
+  try {
+    log("building the Go and Python sides (tests/interop/peers.sh)");
+    const env: Record<string, string> = {};
+    for (const line of (await output(["bash", `${ROOT}tests/interop/peers.sh`])).split("\n")) {
+      const eq = line.indexOf("=");
+      if (eq > 0) env[line.slice(0, eq)] = line.slice(eq + 1);
+    }
+    if (!env.GO_BENCH) {
+      throw new Error("peers.sh did not build GO_BENCH (tests/interop/go/cmd/gobench)");
+    }
+    peers = env as unknown as Peers;
+    // Python bytecode caches, as on an ordinary install (this machine's environment turns them
+    // off for every process; the bench's children inherit our environment).
+    Deno.env.delete("PYTHONDONTWRITEBYTECODE");
+
+    bundlePath = `${jobDir}/bench-plugin.js`;
+    log("bundling bench/plugin.ts (deno task bundle)");
+    await bundlePlugin(`${ROOT}bench/plugin.ts`, bundlePath);
+
+    const nproc = navigator.hardwareConcurrency;
+    const hasTaskset = await output(["sh", "-c", "command -v taskset"]).then(
+      () => true,
+      () => false,
+    );
+    pin = Deno.env.get("BENCH_PIN") !== "0" && nproc >= 2 && hasTaskset;
+
+    results.meta = await meta();
+    results.meta.loadStart = loadavg();
+
+    // Warm-up: every plugin once (Deno's module cache, Python's bytecode caches).
+    log("warm-up: one start of every plugin");
+    for (const plugin of ["ts", "tsb", "go", "py"] as PluginKind[]) {
+      const host: HostKind = plugin === "py" ? "py" : "go";
+      await attempt(
+        `warm-up ${plugin}`,
+        () => runJob(host, { kind: "cold", cmd: pluginCmd(plugin), reps: 1, mtls: true }),
+      );
+    }
+
+    if (ONLY.has("cold")) {
+      await baselines();
+      await cold();
+    }
+    if (ONLY.has("session")) await sessions();
+    if (ONLY.has("scale")) await scale();
+
+    results.meta.loadEnd = loadavg();
+    results.meta.seconds = (performance.now() - t0) / 1000;
+
+    const baselinePath = Deno.env.get("BENCH_BASELINE") ?? `${ROOT}bench/baseline.json`;
+    const baseline = await Deno.readTextFile(baselinePath).then(
+      (text) => JSON.parse(text) as Results,
+      () => undefined,
+    );
+    const md = report(baseline);
+    await Deno.writeTextFile(`${OUT_DIR}RESULTS.md`, md + "\n");
+    await Deno.writeTextFile(`${OUT_DIR}chart.svg`, chart());
+    await Deno.writeTextFile(`${OUT_DIR}results.json`, JSON.stringify(results, null, 1) + "\n");
+    console.log(md);
+    log(`wrote ${OUT_DIR}RESULTS.md, chart.svg and results.json`);
+    if (results.errors.length) {
+      log(`${results.errors.length} job(s) failed`);
+      Deno.exitCode = 1;
+    }
+  } finally {
+    killLeftovers();
+    await Deno.remove(jobDir, { recursive: true }).catch(() => {});
+  }
+}
+
+await main();
