@@ -15,7 +15,7 @@ import { Bench } from "./bench_service.ts";
 
 /** A measurement job (see bench/README.md). */
 interface Job {
-  kind: "cold" | "session" | "scale" | "spawn";
+  kind: "cold" | "session" | "scale" | "spawn" | "h2floor";
   cmd: string[];
   mtls?: boolean;
   reps?: number;
@@ -264,6 +264,68 @@ async function scale(job: Job): Promise<Result> {
   return { start_all_ms: elapsed, host, plugins_rss_kb: pluginsRss };
 }
 
+/**
+ * The floor under grpc-js on this runtime: the same unary Double call, framed by hand (5-byte
+ * gRPC prefix, protobuf-es for the messages) over one `node:http2` session, without grpc-js.
+ * The plugin is started (and the socket found) through startPlugin as usual.
+ */
+async function h2floor(job: Job): Promise<Result> {
+  const s = await new Session(job).start();
+  try {
+    const { connect } = await import("node:http2");
+    const net = await import("node:net");
+    const { Buffer } = await import("node:buffer");
+    const { create, fromBinary, toBinary } = await import("@bufbuild/protobuf");
+    const { TestRequestSchema, TestResponseSchema } = await import(
+      "../gen/grpctest/grpctest_pb.ts"
+    );
+    const address = s.client.address;
+    const session = s.client.network === "unix"
+      ? connect("http://localhost", { createConnection: () => net.connect(address) })
+      : connect(`http://${address}`);
+    await new Promise((resolve, reject) => session.once("connect", resolve).once("error", reject));
+    const body = toBinary(TestRequestSchema, create(TestRequestSchema, { input: 21 }));
+    const call = () =>
+      new Promise<void>((resolve, reject) => {
+        const frame = Buffer.alloc(5 + body.length);
+        frame.writeUInt32BE(body.length, 1);
+        frame.set(body, 5);
+        const req = session.request({
+          ":method": "POST",
+          ":path": "/grpctest.Test/Double",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        const chunks: Uint8Array[] = [];
+        let status: string | undefined;
+        req.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+        req.on("trailers", (t) => (status = String(t["grpc-status"])));
+        req.on("error", reject);
+        req.on("end", () => {
+          const all = Buffer.concat(chunks);
+          const { output } = fromBinary(TestResponseSchema, all.subarray(5));
+          if (status !== "0" || output !== 42) reject(new Error(`status ${status}, ${output}`));
+          else resolve();
+        });
+        req.end(frame);
+      });
+    const { warmup, calls, rounds } = job.unary ?? { warmup: 500, calls: 2000, rounds: 1 };
+    for (let i = 0; i < warmup; i++) await call();
+    const samples: number[] = [];
+    const hostCpu = cpuMs(Deno.pid);
+    for (let i = 0; i < calls * rounds; i++) {
+      const t0 = performance.now();
+      await call();
+      samples.push((performance.now() - t0) * 1000);
+    }
+    const hostCpuUs = (cpuMs(Deno.pid) - hostCpu) * 1000 / samples.length;
+    session.close();
+    return { unary_us: samples, unary_host_cpu_us: hostCpuUs };
+  } finally {
+    await s.client.kill();
+  }
+}
+
 async function spawn(job: Job): Promise<Result> {
   const v: number[] = [];
   for (let i = 0; i < (job.reps ?? 1); i++) {
@@ -293,7 +355,7 @@ function print(result: Result): void {
 
 const job = JSON.parse(Deno.args[0]) as Job;
 try {
-  const res = await { cold, session, scale, spawn }[job.kind](job);
+  const res = await { cold, session, scale, spawn, h2floor }[job.kind](job);
   print({ ...res, ok: true });
 } catch (err) {
   print({ ok: false, error: String((err as Error)?.stack ?? err) });

@@ -9,8 +9,9 @@
  * - `BENCH_OUT_DIR`: where to write the results (default bench/, or bench/.quick/).
  * - `BENCH_PIN=0`: do not pin host and plugin to separate CPUs for the steady-state jobs.
  * - `BENCH_ONLY=cold,session,scale`: run only these sections.
- * - `BENCH_BASELINE`: a results.json to compare plugwire's figures against (default
- *   bench/baseline.json, the figures before tuning).
+ * - `BENCH_BEFORE=<git revision>`: also run every plugwire pair on the library as it was at that
+ *   revision (checked out with `git archive`, the same bench code), interleaved job by job with
+ *   the current tree so that both see the same machine load, and report before → after.
  *
  * @module
  */
@@ -24,7 +25,7 @@ const ONLY = new Set((Deno.env.get("BENCH_ONLY") ?? "cold,session,scale").split(
 const DENO = Deno.execPath();
 const MARK = crypto.randomUUID();
 
-/** Repetition counts: full run (about 4-5 minutes on 2 cores) and BENCH_QUICK. */
+/** Repetition counts: full run (about 3 minutes on 2 cores) and BENCH_QUICK (under 1). */
 const CFG = QUICK
   ? {
     coldRounds: 1,
@@ -39,15 +40,15 @@ const CFG = QUICK
     jobTimeoutMs: 120_000,
   }
   : {
-    coldRounds: 3,
+    coldRounds: 4,
     coldReps: 5,
-    unary: { warmup: 500, calls: 2000, rounds: 3 },
-    throughput: { concurrency: [1, 16, 64], calls: 3000, rounds: 3 },
+    unary: { warmup: 1000, calls: 3000, rounds: 3 },
+    throughput: { concurrency: [1, 16, 64], calls: 5000, rounds: 3 },
     stream: { msg_bytes: 16384, total_bytes: 32 << 20, rounds: 3 },
     stdio: { chunk_bytes: 65536, total_bytes: 16 << 20, rounds: 3 },
     broker: { calls: 200, warmup: 20 },
     scale: [1, 10, 25, 50],
-    scaleReps: 1,
+    scaleReps: 2,
     jobTimeoutMs: 300_000,
   };
 
@@ -96,6 +97,7 @@ function killLeftovers(): number {
 }
 
 type HostKind = "ts" | "go" | "py";
+type Tree = "now" | "before";
 type PluginKind = "ts" | "tsb" | "go" | "py";
 
 interface Peers {
@@ -105,12 +107,15 @@ interface Peers {
 }
 
 let peers: Peers;
-let bundlePath = "";
+/** Roots of the library trees: the current one and, with BENCH_BEFORE, the old one. */
+const roots: Record<Tree, string> = { now: ROOT, before: "" };
+const bundles: Record<Tree, string> = { now: "", before: "" };
 let pin = false;
 let jobDir = "";
 
-function hostCmd(host: HostKind, job: unknown): string[] {
+function hostCmd(host: HostKind, job: unknown, tree: Tree = "now"): string[] {
   const json = JSON.stringify(job);
+  const root = roots[tree];
   switch (host) {
     case "ts":
       return [
@@ -118,8 +123,8 @@ function hostCmd(host: HostKind, job: unknown): string[] {
         "run",
         "-A",
         "--quiet",
-        `--config=${ROOT}deno.json`,
-        `${ROOT}bench/host.ts`,
+        `--config=${root}deno.json`,
+        `${root}bench/host.ts`,
         json,
       ];
     case "go":
@@ -134,13 +139,14 @@ function hostCmd(host: HostKind, job: unknown): string[] {
   }
 }
 
-function pluginCmd(plugin: PluginKind): string[] {
+function pluginCmd(plugin: PluginKind, tree: Tree = "now"): string[] {
+  const root = roots[tree];
   switch (plugin) {
     case "ts":
-      return [DENO, "run", "-A", "--quiet", `--config=${ROOT}deno.json`, `${ROOT}bench/plugin.ts`];
+      return [DENO, "run", "-A", "--quiet", `--config=${root}deno.json`, `${root}bench/plugin.ts`];
     case "tsb":
       // What the bundle's own `#!/usr/bin/env -S deno run ...` line runs.
-      return [DENO, "run", "--quiet", "--no-prompt", ...PLUGIN_PERMISSIONS, bundlePath];
+      return [DENO, "run", "--quiet", "--no-prompt", ...PLUGIN_PERMISSIONS, bundles[tree]];
     case "go":
       return [peers.GO_BENCH, "plugin"];
     case "py":
@@ -157,11 +163,11 @@ type Json = Record<string, unknown>;
 async function runJob(
   host: HostKind,
   job: Json & { cmd?: string[] },
-  opts: { network?: "unix" | "tcp"; pinned?: boolean; partial?: boolean } = {},
+  opts: { network?: "unix" | "tcp"; pinned?: boolean; partial?: boolean; tree?: Tree } = {},
 ): Promise<Json> {
   const pinned = pin && opts.pinned;
   if (pinned && job.cmd) job = { ...job, cmd: ["taskset", "-c", "1", ...job.cmd] };
-  let cmd = hostCmd(host, job);
+  let cmd = hostCmd(host, job, opts.tree);
   if (pinned) cmd = ["taskset", "-c", "0", ...cmd];
   const tmp = await Deno.makeTempDir({ dir: jobDir, prefix: "job-" });
   const env: Record<string, string> = {
@@ -242,6 +248,8 @@ interface Pair {
   host: HostKind;
   plugin: PluginKind;
   ref?: boolean;
+  /** Which library tree its plugwire side runs (BENCH_BEFORE). */
+  tree?: Tree;
 }
 
 const PAIRS: Pair[] = [
@@ -256,6 +264,16 @@ const BUNDLED: Pair[] = [
   { id: "go-pwb", label: "Go → plugwire (bundled)", host: "go", plugin: "tsb" },
   { id: "pw-pwb", label: "plugwire → plugwire (bundled)", host: "ts", plugin: "tsb" },
 ];
+
+/** Each pair, followed by its twin on the old library tree when BENCH_BEFORE is set. */
+function withBefore(pairs: Pair[]): Pair[] {
+  if (!roots.before) return pairs;
+  return pairs.flatMap((p) =>
+    p.host === "ts" || p.plugin === "ts" || p.plugin === "tsb"
+      ? [p, { ...p, id: `${p.id}@before`, label: `${p.label} (before)`, tree: "before" as Tree }]
+      : [p]
+  );
+}
 
 /** Why a pair has no figure for something. */
 const NA = {
@@ -272,6 +290,10 @@ interface Results {
   baselines: Record<string, Stat>;
   cold: Record<string, Record<string, { total: Stat; connect: Stat; cpu: Stat }>>;
   unary: Record<string, Record<string, Stat | string>>;
+  /** CPU time per unary call (µs), host and plugin process, by pair and variant. */
+  unaryCpu: Record<string, Record<string, { host: number; plugin: number }>>;
+  /** The same calls over Deno's node:http2 without grpc-js (plugwire host side only). */
+  floor: { stat?: Stat; hostCpu?: number };
   throughput: Record<string, Record<string, number> | string>;
   stream: Record<string, number | string>;
   stdio: Record<string, number | string>;
@@ -288,6 +310,8 @@ const results: Results = {
   baselines: {},
   cold: {},
   unary: {},
+  unaryCpu: {},
+  floor: {},
   throughput: {},
   stream: {},
   stdio: {},
@@ -325,7 +349,7 @@ async function baselines(): Promise<void> {
 }
 
 async function cold(): Promise<void> {
-  const all = [...PAIRS, ...BUNDLED];
+  const all = withBefore([...PAIRS, ...BUNDLED]);
   const samples: Record<
     string,
     Record<string, { total: number[]; connect: number[]; cpu: number[] }>
@@ -337,10 +361,10 @@ async function cold(): Promise<void> {
         const res = await attempt(`cold ${pair.id} mtls=${mtls}`, () =>
           runJob(pair.host, {
             kind: "cold",
-            cmd: pluginCmd(pair.plugin),
+            cmd: pluginCmd(pair.plugin, pair.tree),
             mtls,
             reps: CFG.coldReps,
-          }));
+          }, { tree: pair.tree }));
         if (!res) continue;
         const s = ((samples[pair.id] ??= {})[mtls ? "mtls" : "plain"] ??= {
           total: [],
@@ -369,7 +393,7 @@ async function sessions(): Promise<void> {
     for (const mtls of [false, true]) {
       const variant = `${network}-${mtls ? "mtls" : "plain"}`;
       const full = network === "unix" && !mtls;
-      for (const pair of PAIRS) {
+      for (const pair of withBefore(PAIRS)) {
         const row = (results.unary[pair.id] ??= {});
         if (network === "tcp" && pair.plugin === "go") {
           row[variant] = "n/a";
@@ -378,7 +402,7 @@ async function sessions(): Promise<void> {
         const py = pair.host === "py";
         const job: Json = {
           kind: "session",
-          cmd: pluginCmd(pair.plugin),
+          cmd: pluginCmd(pair.plugin, pair.tree),
           mtls,
           unary: CFG.unary,
           ...(full
@@ -391,10 +415,14 @@ async function sessions(): Promise<void> {
         log(`session ${pair.label} ${variant}${full ? " (+ throughput, streams)" : ""}`);
         const res = await attempt(
           `session ${pair.id} ${variant}`,
-          () => runJob(pair.host, job, { network, pinned: true }),
+          () => runJob(pair.host, job, { network, pinned: true, tree: pair.tree }),
         );
         if (!res) continue;
         row[variant] = stat(res.unary_us as number[]);
+        (results.unaryCpu[pair.id] ??= {})[variant] = {
+          host: res.unary_host_cpu_us as number,
+          plugin: res.unary_plugin_cpu_us as number,
+        };
         if (!full) continue;
         const idle = (res.plugin_idle as Json | undefined)?.VmRSS as number | undefined;
         const peak = (res.plugin_peak as Json | undefined)?.VmHWM as number | undefined;
@@ -417,16 +445,59 @@ async function sessions(): Promise<void> {
 }
 
 /**
+ * The library at `rev` (`git archive`), with the current bench code, for BENCH_BEFORE: its
+ * plugwire pairs then run next to the current ones.
+ */
+async function prepareBefore(rev: string): Promise<void> {
+  const dir = `${jobDir}/before/`;
+  await Deno.mkdir(dir, { recursive: true });
+  log(`checking out the library at ${rev} for the before/after comparison`);
+  await output(["sh", "-c", `git -C '${ROOT}' archive '${rev}' | tar -x -C '${dir}'`]);
+  await Deno.mkdir(`${dir}bench`, { recursive: true });
+  for (const file of ["host.ts", "plugin.ts", "bench_service.ts"]) {
+    await Deno.copyFile(`${ROOT}bench/${file}`, `${dir}bench/${file}`);
+  }
+  await Deno.remove(`${dir}node_modules`, { recursive: true }).catch(() => {});
+  await Deno.symlink(`${ROOT}node_modules`, `${dir}node_modules`);
+  roots.before = dir;
+  bundles.before = `${jobDir}/bench-plugin-before.js`;
+  await bundlePlugin(`${dir}bench/plugin.ts`, bundles.before);
+  results.meta.before = (await output(["git", "-C", ROOT, "log", "-1", "--format=%h %s", rev]))
+    .trim();
+}
+
+/** Unary calls to the Go plugin over Deno's node:http2 without grpc-js: the runtime's floor. */
+async function floor(): Promise<void> {
+  log("floor: unary calls over node:http2 without grpc-js, plugwire host → Go plugin");
+  const res = await attempt(
+    "floor",
+    () =>
+      runJob("ts", { kind: "h2floor", cmd: pluginCmd("go"), unary: CFG.unary }, { pinned: true }),
+  );
+  if (res) {
+    results.floor = {
+      stat: stat(res.unary_us as number[]),
+      hostCpu: res.unary_host_cpu_us as number,
+    };
+  }
+}
+
+/**
  * The broker round trips, in a host process of their own: a plugwire host serving broker
  * callbacks to a plugwire plugin can crash inside Deno's nghttp2 (see README.md), so a crash
  * costs only this figure, and the job is retried.
  */
 async function broker(pair: Pair): Promise<void> {
-  const job = { kind: "session", cmd: pluginCmd(pair.plugin), mtls: false, broker: CFG.broker };
+  const job = {
+    kind: "session",
+    cmd: pluginCmd(pair.plugin, pair.tree),
+    mtls: false,
+    broker: CFG.broker,
+  };
   for (let attempt = 1; attempt <= 3; attempt++) {
     log(`broker round trips ${pair.label} (attempt ${attempt})`);
     try {
-      const res = await runJob(pair.host, job, { pinned: true, partial: true });
+      const res = await runJob(pair.host, job, { pinned: true, partial: true, tree: pair.tree });
       if (res.crashed) {
         const samples = res.partial as number[];
         const msg = `host crashed after ${samples.length} of ${CFG.broker.calls} round trips ` +
@@ -450,12 +521,17 @@ async function broker(pair: Pair): Promise<void> {
 
 async function scale(): Promise<void> {
   for (const n of CFG.scale) {
-    for (const pair of PAIRS) {
+    for (const pair of withBefore(PAIRS)) {
       for (let rep = 0; rep < CFG.scaleReps; rep++) {
         log(`scale ${pair.label}: ${n} plugin(s) at once`);
         const res = await attempt(
           `scale ${pair.id} n=${n}`,
-          () => runJob(pair.host, { kind: "scale", cmd: pluginCmd(pair.plugin), n }),
+          () =>
+            runJob(
+              pair.host,
+              { kind: "scale", cmd: pluginCmd(pair.plugin, pair.tree), n },
+              { tree: pair.tree },
+            ),
         );
         if (!res) continue;
         const host = res.host as Json;
@@ -465,7 +541,7 @@ async function scale(): Promise<void> {
           hostRssKb: (host.VmHWM ?? host.VmRSS) as number,
           pluginsRssKb: res.plugins_rss_kb as number,
         };
-        // Several repetitions: keep the median-ish (the lower time of two, else the one).
+        // Several repetitions: keep the fastest (the least disturbed by other load).
         if (!prev || cur.ms < prev.ms) (results.scale[pair.id] ??= {})[n] = cur;
       }
     }
@@ -531,6 +607,11 @@ function loadavg(): string {
 
 const LABEL = Object.fromEntries([...PAIRS, ...BUNDLED].map((p) => [p.id, p.label]));
 
+function labelOf(id: string): string {
+  const [base, tree] = id.split("@");
+  return (LABEL[base] ?? base) + (tree ? ` (${tree})` : "");
+}
+
 function fmt(v: number | undefined, digits?: number): string {
   if (v === undefined || Number.isNaN(v)) return "–";
   const d = digits ?? (v >= 100 ? 0 : v >= 10 ? 1 : 2);
@@ -553,14 +634,16 @@ function isStat(v: unknown): v is Stat {
   return typeof v === "object" && v !== null && "median" in v;
 }
 
-function report(baseline: Results | undefined): string {
+function report(): string {
   const m = results.meta;
   const out: string[] = [];
   const md = (s = "") => out.push(s);
   md("# plugwire benchmark results");
   md();
   md(
-    `Generated by \`deno task bench\`${
+    `Generated by \`${
+      results.meta.before ? `BENCH_BEFORE=${String(results.meta.before).split(" ")[0]} ` : ""
+    }deno task bench\`${
       QUICK
         ? " with BENCH_QUICK=1 (a smoke run: too few " +
           "repetitions for conclusions)"
@@ -679,6 +762,42 @@ function report(baseline: Results | undefined): string {
   md(table(["pair", "transport", "TLS", "median", "p99", "× Go→Go", "× py→py"], latRows));
   md();
 
+  // Where the time goes.
+  md("### Where a unary call's time goes");
+  md();
+  md(
+    "CPU time per call of each process during the unix/plaintext latency run (schedstat of " +
+      "all threads; a call's CPU can exceed its latency share of a core when garbage " +
+      "collection and other threads run beside it). The last row is the plugwire host's " +
+      "side without grpc-js: the same Double calls framed by hand over one `node:http2` " +
+      "session, the floor this runtime sets under any gRPC library built on node:http2.",
+  );
+  md();
+  const cpuRows: string[][] = [];
+  for (const pair of PAIRS) {
+    const v = results.unary[pair.id]?.["unix-plain"];
+    const c = results.unaryCpu[pair.id]?.["unix-plain"];
+    cpuRows.push([
+      pair.label,
+      isStat(v) ? fmt(v.median) : "–",
+      fmt(c?.host),
+      fmt(c?.plugin),
+    ]);
+  }
+  cpuRows.push([
+    "node:http2 without grpc-js → Go",
+    fmt(results.floor.stat?.median),
+    fmt(results.floor.hostCpu),
+    "",
+  ]);
+  md(
+    table(
+      ["pair", "median latency µs", "host CPU µs/call", "plugin CPU µs/call"],
+      cpuRows,
+    ),
+  );
+  md();
+
   // Throughput.
   md("## 3. Throughput over one connection");
   md();
@@ -746,7 +865,7 @@ function report(baseline: Results | undefined): string {
     ]);
   }
   const brokerNotes = Object.entries(results.brokerFailures).map(([id, f]) =>
-    `${LABEL[id]}: the broker job's host process died in ${f.length} attempt(s) — ` +
+    `${labelOf(id)}: the broker job's host process died in ${f.length} attempt(s) — ` +
     f.map((x) => x.split("\n")[0]).join("; ")
   );
   md(
@@ -872,16 +991,16 @@ function report(baseline: Results | undefined): string {
   for (const line of targets()) md(`- ${line}`);
   md();
 
-  if (baseline) {
+  if (results.meta.before) {
     md("## Before and after tuning");
     md();
     md(
-      `Before: the same benchmark on the library as it was before tuning (commit ` +
-        `\`${baseline.meta.commit}\`, run ${String(baseline.meta.date).slice(0, 16)}, load ` +
-        `${baseline.meta.loadStart}). The tunings themselves are listed in [README.md](README.md).`,
+      `Before: the library at \`${results.meta.before}\` (BENCH_BEFORE), run by the same ` +
+        "bench code in the same run, each job right after its twin on the current tree, so " +
+        "both saw the same machine load. The tunings are listed in [README.md](README.md).",
     );
     md();
-    md(table(["figure", "pair", "before", "after", "after / before"], compare(baseline)));
+    md(table(["figure", "pair", "before", "after", "after / before"], compare()));
     md();
   }
 
@@ -948,7 +1067,8 @@ function targets(): string[] {
   return out;
 }
 
-function compare(baseline: Results): string[][] {
+function compare(): string[][] {
+  const was = (id: string) => `${id}@before`;
   const rows: string[][] = [];
   const row = (figure: string, id: string, before?: number, after?: number, digits?: number) => {
     if (before === undefined && after === undefined) return;
@@ -966,14 +1086,14 @@ function compare(baseline: Results): string[][] {
       row(
         `cold start ${tls} (ms)`,
         id,
-        baseline.cold[id]?.[tls]?.total.median,
+        results.cold[was(id)]?.[tls]?.total.median,
         results.cold[id]?.[tls]?.total.median,
       );
     }
   }
   for (const v of ["unix-plain", "unix-mtls", "tcp-plain", "tcp-mtls"]) {
     for (const id of ids) {
-      const b = baseline.unary[id]?.[v];
+      const b = results.unary[was(id)]?.[v];
       const a = results.unary[id]?.[v];
       row(
         `latency ${v} (µs)`,
@@ -985,7 +1105,7 @@ function compare(baseline: Results): string[][] {
   }
   for (const c of CFG.throughput.concurrency) {
     for (const id of ids) {
-      const b = baseline.throughput[id];
+      const b = results.throughput[was(id)];
       const a = results.throughput[id];
       row(
         `throughput c=${c} (calls/s)`,
@@ -998,22 +1118,22 @@ function compare(baseline: Results): string[][] {
   }
   for (const id of ids) {
     const num = (v: unknown) => typeof v === "number" ? v : undefined;
-    row("bidi stream (MB/s)", id, num(baseline.stream[id]), num(results.stream[id]));
-    row("stdio (MB/s)", id, num(baseline.stdio[id]), num(results.stdio[id]));
-    const b = baseline.broker[id];
+    row("bidi stream (MB/s)", id, num(results.stream[was(id)]), num(results.stream[id]));
+    row("stdio (MB/s)", id, num(results.stdio[was(id)]), num(results.stdio[id]));
+    const b = results.broker[was(id)];
     const a = results.broker[id];
     row("broker (µs)", id, isStat(b) ? b.median : undefined, isStat(a) ? a.median : undefined);
     row(
       "plugin idle RSS (MiB)",
       id,
-      (baseline.memory[id]?.idle ?? NaN) / 1024 || undefined,
+      (results.memory[was(id)]?.idle ?? NaN) / 1024 || undefined,
       (results.memory[id]?.idle ?? NaN) / 1024 || undefined,
     );
     const last = CFG.scale.at(-1)!;
     row(
       `start ${last} plugins (ms)`,
       id,
-      baseline.scale[id]?.[last]?.ms,
+      results.scale[was(id)]?.[last]?.ms,
       results.scale[id]?.[last]?.ms,
     );
   }
@@ -1157,9 +1277,11 @@ async function main(): Promise<void> {
     // off for every process; the bench's children inherit our environment).
     Deno.env.delete("PYTHONDONTWRITEBYTECODE");
 
-    bundlePath = `${jobDir}/bench-plugin.js`;
+    bundles.now = `${jobDir}/bench-plugin.js`;
     log("bundling bench/plugin.ts (deno task bundle)");
-    await bundlePlugin(`${ROOT}bench/plugin.ts`, bundlePath);
+    await bundlePlugin(`${ROOT}bench/plugin.ts`, bundles.now);
+    const before = Deno.env.get("BENCH_BEFORE");
+    if (before) await prepareBefore(before);
 
     const nproc = navigator.hardwareConcurrency;
     const hasTaskset = await output(["sh", "-c", "command -v taskset"]).then(
@@ -1168,16 +1290,23 @@ async function main(): Promise<void> {
     );
     pin = Deno.env.get("BENCH_PIN") !== "0" && nproc >= 2 && hasTaskset;
 
-    results.meta = await meta();
+    results.meta = { ...await meta(), before: results.meta.before };
     results.meta.loadStart = loadavg();
 
     // Warm-up: every plugin once (Deno's module cache, Python's bytecode caches).
     log("warm-up: one start of every plugin");
-    for (const plugin of ["ts", "tsb", "go", "py"] as PluginKind[]) {
-      const host: HostKind = plugin === "py" ? "py" : "go";
+    for (const tree of roots.before ? ["now", "before"] as Tree[] : ["now"] as Tree[]) {
+      for (const plugin of ["ts", "tsb", "go", "py"] as PluginKind[]) {
+        const host: HostKind = plugin === "py" ? "py" : "go";
+        await attempt(
+          `warm-up ${plugin} (${tree})`,
+          () => runJob(host, { kind: "cold", cmd: pluginCmd(plugin, tree), reps: 1, mtls: true }),
+        );
+      }
+      // And the plugwire host itself (Deno's module cache for bench/host.ts).
       await attempt(
-        `warm-up ${plugin}`,
-        () => runJob(host, { kind: "cold", cmd: pluginCmd(plugin), reps: 1, mtls: true }),
+        `warm-up ts host (${tree})`,
+        () => runJob("ts", { kind: "cold", cmd: pluginCmd("go"), reps: 1 }, { tree }),
       );
     }
 
@@ -1185,21 +1314,20 @@ async function main(): Promise<void> {
       await baselines();
       await cold();
     }
-    if (ONLY.has("session")) await sessions();
+    if (ONLY.has("session")) {
+      await sessions();
+      await floor();
+    }
     if (ONLY.has("scale")) await scale();
 
     results.meta.loadEnd = loadavg();
     results.meta.seconds = (performance.now() - t0) / 1000;
 
-    const baselinePath = Deno.env.get("BENCH_BASELINE") ?? `${ROOT}bench/baseline.json`;
-    const baseline = await Deno.readTextFile(baselinePath).then(
-      (text) => JSON.parse(text) as Results,
-      () => undefined,
-    );
-    const md = report(baseline);
+    const md = report();
     await Deno.writeTextFile(`${OUT_DIR}RESULTS.md`, md + "\n");
     await Deno.writeTextFile(`${OUT_DIR}chart.svg`, chart());
     await Deno.writeTextFile(`${OUT_DIR}results.json`, JSON.stringify(results, null, 1) + "\n");
+    await formatOutputs();
     console.log(md);
     log(`wrote ${OUT_DIR}RESULTS.md, chart.svg and results.json`);
     if (results.errors.length) {
@@ -1212,4 +1340,22 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** Formats what the run wrote the way `deno fmt` wants it (the repository checks formatting). */
+async function formatOutputs(): Promise<void> {
+  const files = ["RESULTS.md", "chart.svg", "results.json"].map((f) => `${OUT_DIR}${f}`);
+  await output([DENO, "fmt", "--quiet", `--config=${ROOT}deno.json`, ...files]).catch((err) =>
+    log(`deno fmt of the results failed: ${(err as Error).message}`)
+  );
+}
+
+/** `--render`: rewrite RESULTS.md and chart.svg from an existing results.json (no measuring). */
+async function render(): Promise<void> {
+  Object.assign(results, JSON.parse(await Deno.readTextFile(`${OUT_DIR}results.json`)));
+  await Deno.writeTextFile(`${OUT_DIR}RESULTS.md`, report() + "\n");
+  await Deno.writeTextFile(`${OUT_DIR}chart.svg`, chart());
+  await formatOutputs();
+  log(`rewrote ${OUT_DIR}RESULTS.md and chart.svg from results.json`);
+}
+
+if (Deno.args.includes("--render")) await render();
+else await main();
