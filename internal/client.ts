@@ -20,7 +20,8 @@ import { type HandshakeInfo, type Network, parseHandshakeLine } from "./handshak
 import { StderrLineParser } from "./hclog.ts";
 import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
 import { consoleLogSink, type LogSink } from "./logger.ts";
-import { decodeHandshakeCert, derToPem, generateCertificate } from "./mtls.ts";
+import { decodeHandshakeCert, derToPem } from "./pem.ts";
+import type { Certificate } from "./mtls.ts";
 import { AsyncQueue } from "./queue.ts";
 import {
   baseName,
@@ -717,9 +718,11 @@ export async function startPlugin<P extends HostPluginSet>(
   };
   const rpcplugin = options.protocol === "rpcplugin";
   if (rpcplugin) env.PLUGIN_TRANSPORTS = "unix,tcp";
-  let hostCert: Awaited<ReturnType<typeof generateCertificate>> | undefined;
+  let hostCert: Certificate | undefined;
   // RPCPlugin makes TLS mandatory: AutoMTLS unless the host brought its own TLS settings.
   if (options.autoMtls || (rpcplugin && !options.tls)) {
+    // Loaded only for AutoMTLS: the ASN.1 packages cost a plaintext host start-up time.
+    const { generateCertificate } = await import("./mtls.ts");
     hostCert = await generateCertificate();
     env.PLUGIN_CLIENT_CERT = hostCert.certPem;
   } else {

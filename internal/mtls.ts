@@ -39,6 +39,11 @@ import {
   Version,
 } from "@peculiar/asn1-x509";
 import { ECDSASigValue, ecdsaWithSHA512 } from "@peculiar/asn1-ecc";
+import { derToPem, pemBlock } from "./pem.ts";
+
+// Kept importable from here too: the encoding helpers live in pem.ts so that code which only
+// reads certificates does not load the ASN.1 packages.
+export { decodeHandshakeCert, derToPem, encodeHandshakeCert, pemToDer } from "./pem.ts";
 
 /** A certificate and its private key, in the forms TLS stacks and the handshake need. */
 export interface Certificate {
@@ -167,50 +172,6 @@ export async function generateCertificate(
 }
 
 /**
- * Encodes a certificate for handshake field 6: standard base64 without padding or newlines
- * (Go's `base64.RawStdEncoding`).
- */
-export function encodeHandshakeCert(der: Uint8Array): string {
-  return toBase64(der).replace(/=+$/, "");
-}
-
-/**
- * Decodes handshake field 6 to DER. Accepts unpadded (what Go sends) or padded standard base64.
- * Throws `TypeError` when the text is not base64 or does not decode to a DER SEQUENCE.
- */
-export function decodeHandshakeCert(text: string): Uint8Array {
-  const padded = /=$/.test(text);
-  // Length rules: padded text comes in whole quads; unpadded text never leaves 1 spare char.
-  if (
-    !/^[A-Za-z0-9+/]+={0,2}$/.test(text) ||
-    (padded ? text.length % 4 !== 0 : text.length % 4 === 1)
-  ) {
-    throw new TypeError("handshake certificate is not standard base64");
-  }
-  const der = fromBase64(text);
-  if (der[0] !== 0x30) throw new TypeError("handshake certificate is not a DER SEQUENCE");
-  return der;
-}
-
-/** Wraps DER bytes in a PEM "CERTIFICATE" block (64-char lines, trailing newline). */
-export function derToPem(der: Uint8Array): string {
-  return pemBlock("CERTIFICATE", der);
-}
-
-/**
- * Extracts the DER bytes of the first PEM "CERTIFICATE" block in `pem`.
- * Throws `TypeError` if there is no such block or its body is not base64.
- */
-export function pemToDer(pem: string): Uint8Array {
-  const match = /-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIFICATE-----/.exec(pem);
-  const body = match?.[1].replace(/\s+/g, "");
-  if (!body || !/^[A-Za-z0-9+/]+={0,2}$/.test(body) || body.length % 4 !== 0) {
-    throw new TypeError("no PEM CERTIFICATE block found");
-  }
-  return fromBase64(body);
-}
-
-/**
  * `O=HashiCorp, CN=<commonName>` (CN=localhost by default): one attribute per RDN, O first,
  * PrintableString (letters, digits, space and '()+,-./:=?), as Go does.
  */
@@ -243,23 +204,4 @@ function derInteger(bytes: Uint8Array): ArrayBuffer {
   const out = new Uint8Array(trimmed.length + (trimmed[0] & 0x80 ? 1 : 0));
   out.set(trimmed, out.length - trimmed.length);
   return out.buffer;
-}
-
-function pemBlock(type: string, der: Uint8Array): string {
-  const lines = toBase64(der).match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${type}-----\n${lines.join("\n")}\n-----END ${type}-----\n`;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
-/** Decodes text already checked to be standard base64 (atob also accepts it unpadded). */
-function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
 }

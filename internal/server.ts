@@ -20,6 +20,7 @@ import { ReflectionRegistry } from "./reflection.ts";
 import { chooseTransport, padBase64, TRANSPORTS_ENV } from "./rpcplugin.ts";
 import { type Logger, pluginLogger } from "./logger.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
+import { encodeHandshakeCert } from "./pem.ts";
 import { AsyncQueue } from "./queue.ts";
 import {
   exitProcess,
@@ -340,7 +341,7 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     tls = await options.tls();
   } else if (hostCert) {
     // Loaded only with AutoMTLS: the ASN.1 packages cost a plaintext plugin ~15 ms of start-up.
-    const { encodeHandshakeCert, generateCertificate } = await import("./mtls.ts");
+    const { generateCertificate } = await import("./mtls.ts");
     const own = await generateCertificate();
     tls = { cert: own.certPem, key: own.keyPem, ca: hostCert };
     handshakeCert = encodeHandshakeCert(own.der);
