@@ -41,12 +41,8 @@ export type {
 export { PluginClient } from "./internal/client.ts";
 export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
 export type { Checksum } from "./internal/checksum.ts";
-export type {
-  CallOptions,
-  MethodClient,
-  ServiceClient,
-  ServiceRegistrar,
-} from "./internal/grpc.ts";
+export type { CallOptions, MethodClient, ServiceClient } from "./internal/grpc.ts";
+export type { ServiceRegistrar } from "./internal/grpc_server.ts";
 export type { Network } from "./internal/handshake.ts";
 export type { LogLevel, LogRecord } from "./internal/hclog.ts";
 export type { LogSink, PluginLogRecord } from "./internal/logger.ts";
@@ -101,5 +97,6 @@ export function startPlugin<P extends HostPluginSet>(
 }
 // The structural types every signature is written in (see internal/shapes.ts).
 export type * from "./internal/shapes.ts";
-export type { GrpcJsHandlers, GrpcJsServiceDefinition, MaybePromise } from "./internal/grpc.ts";
+export type { MaybePromise } from "./internal/grpc.ts";
+export type { GrpcJsHandlers, GrpcJsServiceDefinition } from "./internal/grpc_server.ts";
 export type { PluginErrorCode, PluginErrorOptions, StatusCode } from "./internal/errors.ts";

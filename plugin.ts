@@ -42,7 +42,8 @@ import {
 } from "./internal/server.ts";
 
 export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
-export type { CallContext, MethodImpl, ServiceImpl, ServiceRegistrar } from "./internal/grpc.ts";
+export type { CallContext, MethodImpl, ServiceImpl } from "./internal/grpc.ts";
+export type { ServiceRegistrar } from "./internal/grpc_server.ts";
 export type { Network } from "./internal/handshake.ts";
 export type { LogLevel } from "./internal/hclog.ts";
 export type { Logger, PluginLoggerOptions } from "./internal/logger.ts";
@@ -149,5 +150,6 @@ export function startServe(options: ServeOptions): Promise<ServingPlugin> {
 }
 // The structural types every signature is written in (see internal/shapes.ts).
 export type * from "./internal/shapes.ts";
-export type { GrpcJsHandlers, GrpcJsServiceDefinition, MaybePromise } from "./internal/grpc.ts";
+export type { MaybePromise } from "./internal/grpc.ts";
+export type { GrpcJsHandlers, GrpcJsServiceDefinition } from "./internal/grpc_server.ts";
 export type { PluginErrorCode, PluginErrorOptions, StatusCode } from "./internal/errors.ts";

@@ -12,12 +12,9 @@ import type { GrpcOptions, ServiceDescriptor } from "./shapes.ts";
 import * as grpc from "@grpc/grpc-js";
 import type { ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
 import { PluginError } from "./errors.ts";
-import {
-  createServiceClient,
-  registrarFor,
-  type ServiceClient,
-  type ServiceRegistrar,
-} from "./grpc.ts";
+import type { ServiceClient } from "./grpc.ts";
+import { createServiceClient } from "./grpc_client.ts";
+import { registrarFor, type ServiceRegistrar } from "./grpc_server.ts";
 import type { Network } from "./handshake.ts";
 import {
   channelCredentials,

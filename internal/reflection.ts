@@ -11,7 +11,8 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ServerReflection as ReflectionV1 } from "../gen/core/grpc/reflection/v1/reflection_pb.ts";
 import { ServerReflection as ReflectionV1alpha } from "../gen/core/grpc/reflection/v1alpha/reflection_pb.ts";
 import { Status } from "./errors.ts";
-import type { ServiceImpl, ServiceRegistrar } from "./grpc.ts";
+import type { ServiceImpl } from "./grpc.ts";
+import type { ServiceRegistrar } from "./grpc_server.ts";
 import type { ServiceDescriptor } from "./shapes.ts";
 
 /** The two reflection services, in go-plugin's registration order. */

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { PluginError, type ReattachConfig, startPlugin, type TlsConfig } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
 import { Health } from "../gen/core/grpc/health/v1/health_pb.ts";
-import { createServiceClient } from "../internal/grpc.ts";
+import { createServiceClient } from "../internal/grpc_client.ts";
 import type { Network } from "../internal/handshake.ts";
 import {
   type Certificate,

@@ -1,0 +1,216 @@
+/**
+ * The calling side of the grpc-js bridge: a typed client whose calls read like local method
+ * calls, on a grpc-js client whose channel may be shared.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
+import { Status } from "./errors.ts";
+import {
+  type CallOptions,
+  messagesOf,
+  type ServiceClient,
+  serviceDefinition,
+  toRpcError,
+} from "./grpc.ts";
+import type { ServiceDescriptor } from "./shapes.ts";
+
+/** An error shaped like grpc-js's ServiceError, from a status. */
+function statusError(status: grpc.StatusObject): grpc.ServiceError {
+  const name = (grpc.status as unknown as Record<number, string | undefined>)[status.code];
+  return Object.assign(new Error(`${status.code} ${name ?? "UNKNOWN"}: ${status.details}`), {
+    code: status.code,
+    details: status.details,
+    metadata: status.metadata,
+  });
+}
+
+/**
+ * One unary call straight on the channel: what `Client.makeUnaryRequest` does without its
+ * per-call interceptor chain, event emitter and captured stack trace (`new Error()` on every
+ * call, for errors that plugwire rewraps anyway). plugwire's clients have no interceptors.
+ */
+function unaryCall(
+  client: grpc.Client,
+  path: string,
+  serialize: (value: unknown) => Buffer,
+  deserialize: (bytes: Buffer) => unknown,
+  request: unknown,
+  options: CallOptions | undefined,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const deadline = options?.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+    const call = client.getChannel().createCall(path, deadline, undefined, null, undefined);
+    let response: unknown;
+    let received = false;
+    let failure: grpc.StatusObject | undefined;
+    let unlink = () => {};
+    call.start(metadataOf(options), {
+      onReceiveMetadata() {},
+      onReceiveMessage(message: Buffer) {
+        if (received) {
+          call.cancelWithStatus(Status.UNIMPLEMENTED, "Too many responses received");
+          return;
+        }
+        try {
+          response = deserialize(message);
+          received = true;
+        } catch (err) {
+          failure = {
+            code: Status.INTERNAL,
+            details: `Response message parsing error: ${(err as Error)?.message ?? err}`,
+            metadata: new grpc.Metadata(),
+          };
+          call.cancelWithStatus(failure.code, failure.details);
+        }
+      },
+      onReceiveStatus(status: grpc.StatusObject) {
+        unlink();
+        if (failure) reject(toRpcError(statusError(failure)));
+        else if (status.code !== Status.OK) reject(toRpcError(statusError(status)));
+        else if (!received) {
+          reject(toRpcError(statusError({
+            code: Status.UNIMPLEMENTED,
+            details: "No message received",
+            metadata: status.metadata,
+          })));
+        } else resolve(response);
+      },
+    });
+    unlink = linkAbort(
+      { cancel: () => call.cancelWithStatus(Status.CANCELLED, "Cancelled on client") },
+      options?.signal,
+    );
+    call.startRead();
+    let bytes: Buffer;
+    try {
+      bytes = serialize(request);
+    } catch (err) {
+      call.cancelWithStatus(
+        Status.INTERNAL,
+        `Request message serialization failure: ${(err as Error)?.message ?? err}`,
+      );
+      return;
+    }
+    call.sendMessageWithContext({}, bytes);
+    call.halfClose();
+  });
+}
+
+function callOptions(options: CallOptions | undefined): grpc.CallOptions {
+  return options?.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
+}
+
+function metadataOf(options: CallOptions | undefined): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(options?.metadata ?? {})) md.set(k, v);
+  return md;
+}
+
+function linkAbort(call: { cancel(): void }, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  const onAbort = () => call.cancel();
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
+}
+
+/** Reads a client call's responses; cancels the call if the reader stops early. */
+async function* readAll(
+  stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
+  unlink: () => void,
+): AsyncGenerator<unknown> {
+  let finished = false;
+  try {
+    yield* messagesOf(stream);
+    finished = true;
+  } finally {
+    unlink();
+    if (!finished) stream.cancel();
+  }
+}
+
+async function pump(
+  requests: AsyncIterable<unknown>,
+  call: grpc.ClientWritableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
+): Promise<void> {
+  try {
+    for await (const request of requests) {
+      if (!call.write(request)) await new Promise((resolve) => call.once("drain", resolve));
+    }
+    call.end();
+  } catch (err) {
+    call.cancel();
+    throw err;
+  }
+}
+
+/** A typed client for `service` over a grpc-js client (whose channel may be shared). */
+export function createServiceClient<S extends ServiceDescriptor>(
+  descriptor: S,
+  client: grpc.Client,
+): ServiceClient<S> {
+  const service = descriptor as unknown as DescService;
+  const def = serviceDefinition(descriptor);
+  const out: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const d = def[method.localName];
+    const path = d.path;
+    const ser = d.requestSerialize;
+    const de = d.responseDeserialize;
+    switch (method.methodKind) {
+      case "unary":
+        out[method.localName] = (request: unknown, options?: CallOptions) =>
+          unaryCall(client, path, ser, de, request, options);
+        break;
+      case "server_streaming":
+        out[method.localName] = (request: unknown, options?: CallOptions) => {
+          const call = client.makeServerStreamRequest(
+            path,
+            ser,
+            de,
+            request,
+            metadataOf(options),
+            callOptions(options),
+          );
+          return readAll(call, linkAbort(call, options?.signal));
+        };
+        break;
+      case "client_streaming":
+        out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) =>
+          new Promise((resolve, reject) => {
+            const call = client.makeClientStreamRequest(
+              path,
+              ser,
+              de,
+              metadataOf(options),
+              callOptions(options),
+              (err, res) => {
+                unlink();
+                if (err) reject(toRpcError(err));
+                else resolve(res);
+              },
+            );
+            const unlink = linkAbort(call, options?.signal);
+            pump(requests, call).catch(reject);
+          });
+        break;
+      case "bidi_streaming":
+        out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) => {
+          const call = client.makeBidiStreamRequest(
+            path,
+            ser,
+            de,
+            metadataOf(options),
+            callOptions(options),
+          );
+          pump(requests, call).catch(() => {});
+          return readAll(call, linkAbort(call, options?.signal));
+        };
+        break;
+    }
+  }
+  return out as ServiceClient<S>;
+}

@@ -1,0 +1,284 @@
+/**
+ * The serving side of the grpc-js bridge: grpc-js handlers from a typed implementation, and the
+ * registrar that plugin sets and broker callbacks add their services through.
+ *
+ * @module
+ */
+
+import type * as grpc from "@grpc/grpc-js";
+import {
+  type CallContext,
+  messagesOf,
+  serviceDefinition,
+  type ServiceImpl,
+  toServiceError,
+} from "./grpc.ts";
+import { RpcError, Status } from "./errors.ts";
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceDescriptor } from "./shapes.ts";
+
+function metadataRecord(metadata: grpc.Metadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata.getMap())) out[k] = String(v);
+  return out;
+}
+
+type AnyCall =
+  | grpc.ServerUnaryCall<unknown, unknown>
+  | grpc.ServerReadableStream<unknown, unknown>
+  | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>;
+
+/**
+ * The context of one call. Its signal and metadata record are made on first use: most unary
+ * implementations never look at them, and an AbortController, a listener and a metadata copy
+ * per call are a measurable part of a small call's cost.
+ */
+function contextOf<B>(call: AnyCall, broker: B): CallContext<B> {
+  let abort: AbortController | undefined;
+  let metadata: Record<string, string> | undefined;
+  return {
+    get signal() {
+      if (!abort) {
+        const controller = abort = new AbortController();
+        const cancel = () => controller.abort(new RpcError(Status.CANCELLED, "call cancelled"));
+        // grpc-js sets `cancelled` before it emits "cancelled".
+        if ((call as { cancelled?: boolean }).cancelled) cancel();
+        else (call as { on(event: "cancelled", fn: () => void): void }).on("cancelled", cancel);
+      }
+      return abort.signal;
+    },
+    get metadata() {
+      return metadata ??= metadataRecord(call.metadata);
+    },
+    broker,
+  };
+}
+
+async function writeAll(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  messages: AsyncIterable<unknown>,
+  signal: AbortSignal,
+): Promise<void> {
+  for await (const message of messages) {
+    if (signal.aborted) return;
+    if (!call.write(message)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          call.off("drain", done);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        call.on("drain", done);
+        signal.addEventListener("abort", done);
+      });
+    }
+  }
+}
+
+/**
+ * grpc-js handlers for a typed implementation. `broker` is handed to every call's context.
+ */
+export function serviceHandlers<B>(
+  descriptor: ServiceDescriptor,
+  impl: Record<string, unknown>,
+  broker: B,
+): grpc.UntypedServiceImplementation {
+  const service = descriptor as unknown as DescService;
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const fn = impl[method.localName] as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot serve ${service.typeName}: no implementation of ${method.localName}()`,
+      );
+    }
+    switch (method.methodKind) {
+      case "unary":
+        handlers[method.localName] = (
+          call: grpc.ServerUnaryCall<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          // Called directly, not from a microtask: a synchronous implementation answers
+          // without a promise round trip.
+          let result: unknown;
+          try {
+            result = fn.call(impl, call.request, contextOf(call, broker));
+          } catch (err) {
+            callback(toServiceError(err));
+            return;
+          }
+          if (isThenable(result)) {
+            result.then((res) => callback(null, res), (err) => callback(toServiceError(err)));
+          } else {
+            callback(null, result);
+          }
+        };
+        break;
+      case "server_streaming":
+        handlers[method.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const ctx = contextOf(call, broker);
+          Promise.resolve()
+            .then(() =>
+              writeAll(call, fn.call(impl, call.request, ctx) as AsyncIterable<unknown>, ctx.signal)
+            )
+            .then(() => call.end(), (err) => call.destroy(toServiceError(err) as Error));
+        };
+        break;
+      case "client_streaming":
+        handlers[method.localName] = (
+          call: grpc.ServerReadableStream<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          const ctx = contextOf(call, broker);
+          Promise.resolve()
+            .then(() => fn.call(impl, messagesOf(call), ctx))
+            .then((res) => callback(null, res), (err) => callback(toServiceError(err)));
+        };
+        break;
+      case "bidi_streaming":
+        handlers[method.localName] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+          const ctx = contextOf(call, broker);
+          Promise.resolve()
+            .then(() =>
+              writeAll(
+                call,
+                fn.call(impl, messagesOf(call), ctx) as AsyncIterable<unknown>,
+                ctx.signal,
+              )
+            )
+            .then(() => call.end(), (err) => call.destroy(toServiceError(err) as Error));
+        };
+        break;
+    }
+  }
+  return handlers;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
+}
+
+/**
+ * A grpc-js service definition (what `@grpc/proto-loader` and grpc-tools produce): besides
+ * the fields below, each method carries the serializers grpc-js calls.
+ *
+ * @example A hand-written definition with JSON messages
+ * ```ts
+ * import type { GrpcJsServiceDefinition, GrpcPlugin } from "@plugwire/plugwire/plugin";
+ * import { Buffer } from "node:buffer";
+ *
+ * const json = {
+ *   requestSerialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
+ *   requestDeserialize: (bytes: Buffer) => JSON.parse(bytes.toString()),
+ *   responseSerialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
+ *   responseDeserialize: (bytes: Buffer) => JSON.parse(bytes.toString()),
+ * };
+ * const echoService = {
+ *   echo: { path: "/echo.Echo/Echo", requestStream: false, responseStream: false, ...json },
+ * };
+ * const definition: GrpcJsServiceDefinition = echoService;
+ * const echo: GrpcPlugin = {
+ *   register: (registrar) =>
+ *     registrar.addGrpcJs(definition, {
+ *       echo: (call: { request: unknown }, done: (err: null, reply: unknown) => void) =>
+ *         done(null, call.request),
+ *     }),
+ * };
+ * ```
+ */
+export type GrpcJsServiceDefinition = Record<string, {
+  /** `/package.Service/Method`. */
+  path: string;
+  /** Whether the client streams. */
+  requestStream: boolean;
+  /** Whether the server streams. */
+  responseStream: boolean;
+}>;
+
+/**
+ * grpc-js handlers by method name.
+ *
+ * @example Handlers of a unary and a server-streaming method
+ * ```ts
+ * import type { GrpcJsHandlers } from "@plugwire/plugwire/plugin";
+ *
+ * type Unary = { request: { name: string } };
+ * type Stream = { request: { n: number }; write(reply: unknown): void; end(): void };
+ * const handlers: GrpcJsHandlers = {
+ *   // registrar.addGrpcJs(definition, handlers), with the definition of these two methods.
+ *   hello: (call: Unary, done: (err: null, reply: { text: string }) => void) =>
+ *     done(null, { text: `hello, ${call.request.name}` }),
+ *   count: (call: Stream) => {
+ *     for (let i = 0; i < call.request.n; i++) call.write({ i });
+ *     call.end();
+ *   },
+ * };
+ * ```
+ */
+export type GrpcJsHandlers = Record<string, (...args: never[]) => unknown>;
+
+/**
+ * Registers services on a gRPC server. Plugin sets and broker callbacks receive one, so the
+ * same code serves a plugin's main services and its brokered ones.
+ *
+ * @typeParam B The broker handed to each call (`GrpcBroker` in a plugin).
+ *
+ * @example One function for a plugin's services and the broker's
+ * ```ts
+ * import type { GrpcPlugin, ServiceRegistrar } from "@plugwire/plugwire/plugin";
+ * import { Greeter } from "../gen/greeter/greeter_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function addGreeter(registrar: ServiceRegistrar): void {
+ *   registrar.add(Greeter, {
+ *     greet: ({ name }) => ({ message: `hello, ${name}` }),
+ *     count: ({ text }) => ({ letters: text.length, words: text.split(" ").length }),
+ *   });
+ * }
+ * const plugin: GrpcPlugin = { register: addGreeter }; // served by serve()
+ * // ...or on a brokered server: const id = await ctx.broker.serve(addGreeter);
+ *
+ * // A registrar that only records, as a unit test might use:
+ * const added: string[] = [];
+ * plugin.register({ add: (service) => void added.push(service.typeName), addGrpcJs() {} });
+ * assert.deepEqual(added, ["greeter.Greeter"]);
+ * ```
+ */
+export interface ServiceRegistrar<B = unknown> {
+  /** Serves a protobuf-es service with a typed implementation. */
+  add<S extends ServiceDescriptor>(service: S, impl: ServiceImpl<S, B>): void;
+  /**
+   * Serves a grpc-js service definition as is, for code generated by other tools
+   * (`@grpc/proto-loader`, grpc-tools, ts-proto).
+   */
+  addGrpcJs(definition: GrpcJsServiceDefinition, handlers: GrpcJsHandlers): void;
+}
+
+/**
+ * A registrar that adds to `server`, handing `broker` to every call; `onAdd` learns of each
+ * service (for reflection).
+ */
+export function registrarFor<B>(
+  server: grpc.Server,
+  broker: B,
+  onAdd: (name: string, descriptor?: ServiceDescriptor) => void = () => {},
+): ServiceRegistrar<B> {
+  return {
+    add(service, impl) {
+      server.addService(
+        serviceDefinition(service),
+        serviceHandlers(service, impl as Record<string, unknown>, broker),
+      );
+      onAdd(service.typeName, service);
+    },
+    addGrpcJs(definition, handlers) {
+      server.addService(
+        definition as unknown as grpc.ServiceDefinition,
+        handlers as unknown as grpc.UntypedServiceImplementation,
+      );
+      const first = Object.values(definition)[0];
+      if (first) onAdd(first.path.split("/")[1]);
+    },
+  };
+}
