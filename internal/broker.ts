@@ -8,6 +8,7 @@
  */
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { AsyncQueue } from "./queue.ts";
 import type { GrpcOptions, ServiceDescriptor } from "./shapes.ts";
 import * as grpc from "@grpc/grpc-js";
 import type { ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
@@ -23,6 +24,9 @@ import {
   type TlsConfig,
 } from "./tls.ts";
 import { bindServer, type BoundAddress, grpcTarget } from "./transport.ts";
+
+/** A ConnInfo as this side writes it. */
+type ConnInfoInit = MessageInitShape<typeof ConnInfoSchema>;
 
 /** go-plugin waits this long for connection info, and keeps unclaimed info this long. */
 export const BROKER_WAIT_MS = 5000;
@@ -135,7 +139,7 @@ export class GrpcBroker {
   >();
   readonly #servers = new Set<BrokerServer>();
   readonly #connections = new Set<BrokerConnection>();
-  #send: ((info: MessageInitShape<typeof ConnInfoSchema>) => void) | undefined;
+  #send: ((info: ConnInfoInit) => void) | undefined;
   #closed = false;
 
   /** @internal */
@@ -149,20 +153,28 @@ export class GrpcBroker {
   }
 
   /**
-   * Connects the broker to its stream: `send` writes a ConnInfo to the other side, and
-   * `incoming` yields what the other side sends. Resolves when the stream ends.
+   * Runs the broker over its `StartStream` call. `open` receives what this side sends and
+   * returns what the other side sends: the host passes its outgoing messages to the call it
+   * starts, the plugin returns the requests of the call it serves. The returned iterable is
+   * the outgoing side, ending when the incoming side does.
    * @internal
    */
-  async attach(
-    send: (info: MessageInitShape<typeof ConnInfoSchema>) => void,
-    incoming: AsyncIterable<ConnInfo>,
-  ): Promise<void> {
-    this.#send = send;
-    try {
-      for await (const info of incoming) this.#receive(info);
-    } catch {
-      // The stream ends with the connection; dials then time out with a clear error.
-    }
+  runStream(
+    open: (outgoing: AsyncIterable<ConnInfoInit>) => AsyncIterable<ConnInfo>,
+  ): AsyncIterable<ConnInfoInit> {
+    const outgoing = new AsyncQueue<ConnInfoInit>();
+    this.#send = (info) => outgoing.push(info);
+    const incoming = open(outgoing);
+    (async () => {
+      try {
+        for await (const info of incoming) this.#receive(info);
+      } catch {
+        // The stream ends with the connection; dials then time out with a clear error.
+      } finally {
+        outgoing.end();
+      }
+    })();
+    return outgoing;
   }
 
   #receive(info: ConnInfo): void {

@@ -23,7 +23,6 @@ import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
 import { consoleLogSink, type LogSink } from "./logger.ts";
 import { decodeHandshakeCert, derToPem } from "./pem.ts";
 import type { Certificate } from "./mtls.ts";
-import { AsyncQueue } from "./queue.ts";
 import {
   baseName,
   chgrp,
@@ -672,9 +671,9 @@ async function connect<P extends HostPluginSet>(
 
   // Like go-plugin's newGRPCClient: open the broker stream and the stdio stream right away, for
   // the plugin's whole life. A plugin without them still works: their errors are ignored.
-  const outgoing = new AsyncQueue<Parameters<Parameters<GrpcBroker["attach"]>[0]>[0]>();
-  const brokerStream = client.client(GRPCBroker).startStream(outgoing, { signal: client.signal });
-  void broker.attach((info) => outgoing.push(info), brokerStream).finally(() => outgoing.end());
+  broker.runStream((outgoing) =>
+    client.client(GRPCBroker).startStream(outgoing, { signal: client.signal })
+  );
   const sink = (option: StdioSink | "inherit" | "discard" | undefined, inherit: StdioSink) =>
     typeof option === "function" ? option : option === "inherit" ? inherit : () => {};
   void drainStdio(
@@ -687,6 +686,67 @@ async function connect<P extends HostPluginSet>(
     () => {},
   );
   return client;
+}
+
+/**
+ * Follows a plugin's stderr: every line to the raw sink, parsed into a record for the logger,
+ * and the last lines kept for error messages.
+ */
+function watchStderr(
+  child: ChildHandle,
+  name: string,
+  options: Pick<StartOptions, "logger" | "stderr">,
+): { tail: string[]; done: Promise<void> } {
+  const logger = options.logger ?? consoleLogSink("info");
+  const parser = new StderrLineParser();
+  const tail: string[] = [];
+  let ended!: () => void;
+  const done = new Promise<void>((resolve) => (ended = resolve));
+  const lines = splitLines((line) => {
+    options.stderr?.(line);
+    const record = parser.parse(line);
+    tail.push(record.raw);
+    if (tail.length > STDERR_TAIL_LINES) tail.shift();
+    try {
+      logger({ ...record, plugin: name });
+    } catch {
+      // A faulty sink must not take the host down.
+    }
+  });
+  child.stderr.onData((chunk) => lines.push(chunk));
+  child.stderr.onEnd(() => {
+    lines.flush();
+    ended();
+  });
+  return { tail, done };
+}
+
+/**
+ * The first line of a plugin's stdout (the handshake), without its newline; `eof` when stdout
+ * ended first. Everything after it is read and discarded, undecoded, so a plugin printing to
+ * its real stdout never blocks on a full pipe.
+ */
+function readFirstLine(child: ChildHandle): Promise<{ line: string; eof: boolean }> {
+  return new Promise((resolve) => {
+    let pending = true;
+    let buffer = "";
+    const decoder = new TextDecoder();
+    child.stdout.onData((chunk) => {
+      if (!pending) return;
+      buffer += decoder.decode(chunk, { stream: true });
+      const newline = buffer.indexOf("\n");
+      if (newline >= 0 || buffer.length > MAX_HANDSHAKE_LINE) {
+        pending = false;
+        resolve({ line: newline >= 0 ? buffer.slice(0, newline) : buffer, eof: false });
+        buffer = "";
+      }
+    });
+    child.stdout.onEnd(() => {
+      if (!pending) return;
+      pending = false;
+      resolve({ line: buffer, eof: true });
+    });
+  });
 }
 
 /**
@@ -736,12 +796,11 @@ export async function startPlugin<P extends HostPluginSet>(
   env.PLUGIN_UNIX_SOCKET_DIR = socketDir;
   let child: ChildHandle | undefined;
   let untrack = () => {};
-  const failures: Array<() => Promise<void> | void> = [() => removePath(socketDir)];
   const fail = async (err: unknown): Promise<never> => {
     child?.kill("SIGKILL");
     if (child) await child.exited;
     untrack();
-    for (const undo of failures) await undo();
+    await removePath(socketDir);
     throw err;
   };
 
@@ -769,54 +828,8 @@ export async function startPlugin<P extends HostPluginSet>(
   }
   untrack = trackChild({ child, socketDir });
 
-  // stderr: every line to the raw sink, parsed into a record for the logger, and kept in a
-  // short tail for error messages.
-  const logger = options.logger ?? consoleLogSink("info");
-  const parser = new StderrLineParser();
-  const tail: string[] = [];
-  let stderrEnded!: () => void;
-  const stderrDone = new Promise<void>((resolve) => (stderrEnded = resolve));
-  const stderrLines = splitLines((line) => {
-    options.stderr?.(line);
-    const record = parser.parse(line);
-    tail.push(record.raw);
-    if (tail.length > STDERR_TAIL_LINES) tail.shift();
-    try {
-      logger({ ...record, plugin: name });
-    } catch {
-      // A faulty sink must not take the host down.
-    }
-  });
-  child.stderr.onData((chunk) => stderrLines.push(chunk));
-  child.stderr.onEnd(() => {
-    stderrLines.flush();
-    stderrEnded();
-  });
-
-  // stdout: the first line is the handshake; everything after it is read and discarded, so a
-  // plugin printing to its real stdout never blocks on a full pipe.
-  let firstLine: ((line: string, eof: boolean) => void) | undefined;
-  const lineReady = new Promise<{ line: string; eof: boolean }>((resolve) => {
-    firstLine = (line, eof) => resolve({ line, eof });
-  });
-  let stdoutBuffer = "";
-  const decoder = new TextDecoder();
-  child.stdout.onData((chunk) => {
-    if (!firstLine) return;
-    stdoutBuffer += decoder.decode(chunk, { stream: true });
-    const newline = stdoutBuffer.indexOf("\n");
-    if (newline >= 0 || stdoutBuffer.length > MAX_HANDSHAKE_LINE) {
-      const deliver = firstLine;
-      firstLine = undefined;
-      deliver(newline >= 0 ? stdoutBuffer.slice(0, newline) : stdoutBuffer, false);
-      stdoutBuffer = "";
-    }
-  });
-  child.stdout.onEnd(() => {
-    const deliver = firstLine;
-    firstLine = undefined;
-    deliver?.(stdoutBuffer, true);
-  });
+  const stderr = watchStderr(child, name, options);
+  const lineReady = readFirstLine(child);
 
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -843,7 +856,7 @@ export async function startPlugin<P extends HostPluginSet>(
         "start-timeout",
         `timeout while waiting for plugin to start: ${JSON.stringify(name)} printed no ` +
           `handshake line within ${startTimeoutMs} ms`,
-        { path, stderrTail: [...tail] },
+        { path, stderrTail: [...stderr.tail] },
       ),
     );
   }
@@ -858,42 +871,36 @@ export async function startPlugin<P extends HostPluginSet>(
   if (outcome.kind === "exit" || (outcome.kind === "line" && outcome.eof && !outcome.line)) {
     // Let stderr finish so the tail holds the plugin's last words.
     const status = await child.exited;
-    await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 200))]);
+    await Promise.race([stderr.done, new Promise((r) => setTimeout(r, 200))]);
+    const tail = [...stderr.tail];
     const how = status.signal ? `signal ${status.signal}` : `status ${status.code}`;
     return await fail(
       new PluginError(
         "exited-before-connect",
         `plugin exited before we could connect: ${JSON.stringify(name)} ended with ${how}` +
           (tail.length ? `; its last stderr lines:\n  ${tail.join("\n  ")}` : ""),
-        { path, stderrTail: [...tail] },
+        { path, stderrTail: tail },
       ),
     );
   }
 
   let info: HandshakeInfo;
   try {
-    const expect = {
+    info = parseHandshakeLine(outcome.line, {
       hostVersions: [...sets.keys()],
       eof: outcome.eof,
       decodeCert: decodeHandshakeCert,
-    };
-    try {
-      info = parseHandshakeLine(outcome.line, { ...expect, diagnostics: "" });
-    } catch {
-      // Only a bad line needs the notes about the executable (a stat and a read of the file):
-      // parse again with them, for the error that carries them.
-      info = parseHandshakeLine(outcome.line, {
-        ...expect,
-        diagnostics: await handshakeDiagnostics(path),
-      });
-    }
+    });
   } catch (err) {
-    if (err instanceof PluginError) {
-      return await fail(
-        new PluginError(err.code, err.message, { path, stderrTail: [...tail], cause: err.cause }),
-      );
-    }
-    return await fail(err);
+    if (!(err instanceof PluginError)) return await fail(err);
+    // Only an unrecognised line needs the notes about the executable (a stat and a read of
+    // the file), so they are gathered here rather than before every parse.
+    const message = err.code === "unrecognized-handshake"
+      ? `${err.message}\n${(await handshakeDiagnostics(path)).trimEnd()}`
+      : err.message;
+    return await fail(
+      new PluginError(err.code, message, { path, stderrTail: [...stderr.tail], cause: err.cause }),
+    );
   }
 
   let tls: TlsConfig | undefined = options.tls;

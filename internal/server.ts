@@ -22,7 +22,6 @@ import { chooseTransport, padBase64, TRANSPORTS_ENV } from "./rpcplugin.ts";
 import { type Logger, pluginLogger } from "./logger.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
 import { encodeHandshakeCert } from "./pem.ts";
-import { AsyncQueue } from "./queue.ts";
 import {
   exitProcess,
   getEnv,
@@ -392,20 +391,14 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   reflection.register(registrar);
   for (const plugin of Object.values(plugins)) plugin.register(registrar);
   registrar.add(GRPCBroker, {
-    startStream(requests) {
-      const outgoing = new AsyncQueue<Parameters<Parameters<GrpcBroker["attach"]>[0]>[0]>();
-      broker.attach((info) => outgoing.push(info), requests).finally(() => outgoing.end());
-      // deno-lint-ignore no-explicit-any
-      return outgoing as AsyncIterable<any>;
-    },
+    startStream: (requests) => broker.runStream(() => requests),
   });
   registrar.add(GRPCController, {
     shutdown() {
-      // Answer first, then stop: grpc-go's hard Stop often kills its own reply, which hosts
-      // tolerate, but a clean reply lets a host tell "shut down" from "crashed".
-      // The delay lets the reply leave before forceShutdown() tears the connection down:
-      // without it python-plugin hosts lost the reply about one time in eight and fell back
-      // to SIGTERM (grpclib fails open calls on GOAWAY).
+      // Answer first, then stop. grpc-go's hard Stop often kills its own reply; a clean reply
+      // lets a host tell "shut down" from "crashed". The 100 ms let the reply leave before
+      // forceShutdown() tears the connection down: at 0 ms python-plugin hosts lost it about
+      // one time in eight and fell back to SIGTERM (grpclib fails open calls on GOAWAY).
       setTimeout(() => void stop(), 100);
       return {};
     },
