@@ -39,12 +39,10 @@ export const GO_PLUGIN_NO_TCP =
 
 /** The plugwire helper plugin (tests/fixtures/helper_plugin.ts), as an argv. */
 export const HELPER_PLUGIN: string[] = denoCommand("tests/fixtures/helper_plugin.ts");
-/** The TypeScript counter plugin of the interop suite, as an argv. */
-export const COUNTER_PLUGIN: string[] = denoCommand("tests/interop/fixtures/counter_plugin.ts");
-/** examples/kv/plugin.ts, as an argv. */
+/** examples/counter/plugin.ts (`COUNTER_NETWORK` picks unix or tcp), as an argv. */
+export const COUNTER_PLUGIN: string[] = denoCommand("examples/counter/plugin.ts");
+/** examples/kv/plugin.ts (`KV_NETWORK` picks unix or tcp), as an argv. */
 export const KV_EXAMPLE_PLUGIN: string[] = denoCommand("examples/kv/plugin.ts");
-/** tests/interop/fixtures/kv_plugin.ts (examples/kv with KV_NETWORK), as an argv. */
-export const KV_FIXTURE_PLUGIN: string[] = denoCommand("tests/interop/fixtures/kv_plugin.ts");
 
 /** The python-plugin greeter: the example itself on unix, our force_tcp launcher on TCP. */
 export function greeterCommand(network: Variant["network"]): string[] {

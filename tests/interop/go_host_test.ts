@@ -30,7 +30,6 @@ import {
   HELPER_PLUGIN,
   hostOptions,
   KV_EXAMPLE_PLUGIN,
-  KV_FIXTURE_PLUGIN,
   Sinks,
   STDIO_ERR,
   STDIO_OUT,
@@ -125,7 +124,7 @@ for (const v of VARIANTS) {
       : "examples/grpc host kv-host-go → KV plugin (KV_NETWORK=tcp): put, get",
     unsupported: v.mtls ? EXAMPLE_NO_MTLS : undefined,
     async fn(c) {
-      const argv = v.network === "unix" ? KV_EXAMPLE_PLUGIN : KV_FIXTURE_PLUGIN;
+      const argv = KV_EXAMPLE_PLUGIN;
       const env = { KV_PROTO: "grpc", KV_PLUGIN: shellCommand(argv), KV_NETWORK: v.network };
       const put = await run(c, peers.GO_EXAMPLE_KV_HOST, { args: ["put", "k", "v ü"], env });
       assert.equal(put.code, 0, `put: ${put.stdout}\n${put.stderr.slice(-3000)}`);

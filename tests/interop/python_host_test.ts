@@ -13,7 +13,7 @@ import { testNoLeftovers } from "../_util.ts";
 import { peers } from "./_peers.ts";
 import { type Case, jsonLines, lineOfType, run, type RunResult } from "./_run.ts";
 import { finishFile, interopTest, type Variant, VARIANTS } from "./_matrix.ts";
-import { HELPER_PLUGIN, KV_EXAMPLE_PLUGIN, KV_FIXTURE_PLUGIN } from "./_common.ts";
+import { HELPER_PLUGIN, KV_EXAMPLE_PLUGIN } from "./_common.ts";
 
 function pyhost(c: Case, v: Variant, args: string[], plugin: string[], env = {}) {
   return run(c, peers.PY_VENV_PYTHON, {
@@ -98,7 +98,7 @@ for (const v of VARIANTS) {
       ? "pyhost_kv.py → examples/kv/plugin.ts: Put/Get through kv_<key> files"
       : "pyhost_kv.py → KV plugin (KV_NETWORK=tcp): Put/Get through kv_<key> files",
     async fn(c) {
-      const plugin = v.network === "unix" ? KV_EXAMPLE_PLUGIN : KV_FIXTURE_PLUGIN;
+      const plugin = KV_EXAMPLE_PLUGIN;
       const r = await pyhost(c, v, ["--key", "py", "--value", "from python"], plugin, {
         KV_NETWORK: v.network,
       });
