@@ -2,24 +2,17 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { bundlePlugin, compilePlugin } from "../scripts/ship.ts";
 import { processesWithMark, TEST_MARK, testNoLeftovers, testRoot } from "./_util.ts";
+import { peers, peersMissing } from "./interop/_peers.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 /** Build outputs and the plugins' working directories; sockets still go under testRoot(). */
 const work = Deno.makeTempDirSync({ prefix: "plugwire-ship-" });
 const kvEntry = `${root}examples/kv/plugin.ts`;
 
-/** Builds (or finds cached) the interop peers: go-plugin's Go KV host among them. */
-async function peers(): Promise<Record<string, string>> {
-  const out = await new Deno.Command("bash", {
-    args: [`${root}tests/interop/peers.sh`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(`peers.sh failed:\n${new TextDecoder().decode(out.stderr)}`);
-  return Object.fromEntries(
-    new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.includes("="))
-      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-  );
+/** The interop peers (go-plugin's Go KV host among them); a missing peer fails the test. */
+function goHosts(): typeof peers {
+  if (peersMissing) throw new Error(peersMissing);
+  return peers;
 }
 
 async function run(cmd: string[], env: Record<string, string>, cwd: string) {
@@ -58,7 +51,7 @@ Deno.test("bundle: the KV plugin becomes one executable file with a deno shebang
 
 for (const autoMtls of [false, true]) {
   Deno.test(`bundle: go-plugin's Go KV host runs the bundled plugin${autoMtls ? " with AutoMTLS" : ""}`, async () => {
-    const env = await peers();
+    const env = goHosts();
     const cwd = Deno.makeTempDirSync({ dir: work, prefix: "kv-work-" });
     const plugin = `${cwd}/kv-plugin`;
     await bundlePlugin(kvEntry, plugin);
@@ -145,7 +138,7 @@ Deno.test({
   name: "compile: the KV plugin as a standalone executable runs under go-plugin's Go host",
   ignore: compileProbe !== undefined,
   async fn() {
-    const env = await peers();
+    const env = goHosts();
     const cwd = Deno.makeTempDirSync({ dir: work, prefix: "kv-compiled-" });
     const plugin = `${cwd}/kv-plugin`;
     assert.equal(await compilePlugin(kvEntry, plugin), undefined);

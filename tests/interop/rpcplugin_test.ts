@@ -9,21 +9,10 @@ import { startPlugin } from "../../host.ts";
 import { Counter } from "../../gen/countplugin1/countplugin1_pb.ts";
 import { COUNT_HANDSHAKE } from "./fixtures/count_plugin.ts";
 import { denoCommand, TEST_MARK, testNoLeftovers } from "../_util.ts";
+import { peers } from "./_peers.ts";
 
-function peersEnv(): Record<string, string> {
-  try {
-    const text = Deno.readTextFileSync(new URL(".peers/peers.env", import.meta.url));
-    return Object.fromEntries(
-      text.split("\n").filter((l) => l.includes("=")).map((
-        l,
-      ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-    );
-  } catch {
-    return {};
-  }
-}
-const server = Deno.env.get("RPCPLUGIN_COUNT_SERVER") ?? peersEnv().RPCPLUGIN_COUNT_SERVER;
-const client = Deno.env.get("RPCPLUGIN_COUNT_CLIENT") ?? peersEnv().RPCPLUGIN_COUNT_CLIENT;
+const server = Deno.env.get("RPCPLUGIN_COUNT_SERVER") ?? peers.RPCPLUGIN_COUNT_SERVER;
+const client = Deno.env.get("RPCPLUGIN_COUNT_CLIENT") ?? peers.RPCPLUGIN_COUNT_CLIENT;
 const why = "RPCPlugin's Go module cannot be fetched here (the Go module proxy answers 403)";
 if (!server || !client) console.log(`rpcplugin interop skipped: ${why}`);
 
