@@ -9,15 +9,13 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { RpcError, startPlugin, Status } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
+import { type Ended, runToEnd, startByHand } from "./_by_hand.ts";
 import {
-  denoCommand,
   eventually,
   HANDSHAKE,
   helperPlugin,
-  killQuietly,
   repoUrl,
   runDenoEval,
-  TEST_MARK,
   testNoLeftovers,
   testRoot,
 } from "./_util.ts";
@@ -36,104 +34,6 @@ const MISCONFIGURED_MESSAGE =
   "Misconfigured ServeConfig given to serve this plugin: no magic cookie\n" +
   "key or value was set. Please notify the plugin author and report\n" +
   "this as a bug.\n";
-
-/** This process's environment without anything a host would set, plus the leak-check mark. */
-function byHandEnv(extra: Record<string, string>): Record<string, string> {
-  const env = Deno.env.toObject();
-  for (const name of Object.keys(env)) {
-    if (
-      name.startsWith("PLUGIN_") || name.startsWith("HELPER_") ||
-      name === HANDSHAKE.magicCookieKey || name === "PLUGWIRE_LOG_LEVEL"
-    ) delete env[name];
-  }
-  return { ...env, PLUGWIRE_TEST_MARK: TEST_MARK, ...extra };
-}
-
-function helperCommand(env: Record<string, string>): Deno.Command {
-  const [command, ...args] = denoCommand("tests/fixtures/helper_plugin.ts");
-  return new Deno.Command(command, {
-    args,
-    env: byHandEnv(env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
-
-interface Ended {
-  status: { code: number; signal: Deno.Signal | null };
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the helper to its end (SIGKILLed after `timeoutMs`, so a test never hangs). */
-async function runToEnd(env: Record<string, string>, timeoutMs = 15_000): Promise<Ended> {
-  const child = helperCommand(env).spawn();
-  const timer = setTimeout(() => killQuietly(child), timeoutMs);
-  try {
-    const out = await child.output();
-    return {
-      status: { code: out.code, signal: out.signal },
-      stdout: decode(out.stdout),
-      stderr: decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface ByHand {
-  child: Deno.ChildProcess;
-  /** The first stdout line, "\n" included (or all of stdout if it ended without one). */
-  line: string;
-  /** Signals the process (unless it is gone) and collects the rest of its output. */
-  stop(signal?: Deno.Signal): Promise<Ended>;
-}
-
-/** Starts the helper as a host would, by hand, and reads the first line of its stdout. */
-async function startByHand(env: Record<string, string>): Promise<ByHand> {
-  const child = helperCommand(env).spawn();
-  let ended = false;
-  const status = child.status.then((s) => {
-    ended = true;
-    return s;
-  });
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const timer = setTimeout(() => killQuietly(child), 15_000);
-  try {
-    while (!text.includes("\n")) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  const newline = text.indexOf("\n");
-  const line = newline >= 0 ? text.slice(0, newline + 1) : text;
-  let after = newline >= 0 ? text.slice(newline + 1) : "";
-  const rest = (async () => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      after += decoder.decode(value, { stream: true });
-    }
-  })();
-  return {
-    child,
-    line,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!ended) child.kill(signal);
-      const s = await status;
-      await rest;
-      return { status: { code: s.code, signal: s.signal }, stdout: after, stderr: await stderr };
-    },
-  };
-}
 
 function exists(path: string): boolean {
   try {

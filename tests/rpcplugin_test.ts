@@ -7,35 +7,20 @@ import assert from "node:assert/strict";
 import { PluginError, startPlugin } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
 import { generateCertificate } from "../internal/mtls.ts";
-import { denoCommand, helperPlugin, TEST_MARK, testNoLeftovers, testRoot } from "./_util.ts";
+import { startByHand } from "./_by_hand.ts";
+import { HANDSHAKE, helperPlugin, testNoLeftovers, testRoot } from "./_util.ts";
 
+/** Starts the helper plugin by hand (cookie and test root set) and returns what it printed. */
 async function firstLine(
   env: Record<string, string>,
 ): Promise<{ line: string; code: number; stderr: string }> {
-  const [cmd, ...args] = denoCommand("tests/fixtures/helper_plugin.ts");
-  const child = new Deno.Command(cmd, {
-    args,
-    env: {
-      BASIC_PLUGIN: "hello",
-      PLUGWIRE_TEST_MARK: TEST_MARK,
-      PLUGIN_UNIX_SOCKET_DIR: testRoot(),
-      ...env,
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  const { value } = await reader.read();
-  reader.releaseLock();
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    // Already gone.
-  }
-  const status = await child.status;
-  await child.stdout.cancel();
-  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
-  return { line: value ? new TextDecoder().decode(value) : "", code: status.code, stderr };
+  const plugin = await startByHand({
+    [HANDSHAKE.magicCookieKey]: HANDSHAKE.magicCookieValue,
+    PLUGIN_UNIX_SOCKET_DIR: testRoot(),
+    ...env,
+  });
+  const ended = await plugin.stop();
+  return { line: plugin.line, code: ended.status.code, stderr: ended.stderr };
 }
 
 Deno.test("rpcplugin: a plugwire host and plugin speak the RPCPlugin flavour over mutual TLS", async () => {
