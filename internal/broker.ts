@@ -12,9 +12,9 @@ import { AsyncQueue } from "./queue.ts";
 import type { GrpcOptions, ServiceDescriptor } from "./shapes.ts";
 import * as grpc from "@grpc/grpc-js";
 import type { ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
-import { PluginError } from "./errors.ts";
+import { PluginError, RpcError, Status } from "./errors.ts";
 import type { ServiceClient } from "./grpc.ts";
-import { createServiceClient } from "./grpc_client.ts";
+import { type ClosedError, createServiceClient } from "./grpc_client.ts";
 import { registrarFor, type ServiceRegistrar } from "./grpc_server.ts";
 import type { Network } from "./handshake.ts";
 import {
@@ -141,10 +141,19 @@ export class GrpcBroker {
   readonly #connections = new Set<BrokerConnection>();
   #send: ((info: ConnInfoInit) => void) | undefined;
   #closed = false;
+  #closedError: ClosedError = () => new RpcError(Status.CANCELLED, "the broker is closed");
 
   /** @internal */
   constructor(settings: BrokerSettings) {
     this.#settings = settings;
+  }
+
+  /**
+   * Names the error of a dial or call once the connection is gone (the host's client knows
+   * whether it was closed or the plugin went away). @internal
+   */
+  setClosedError(closedError: () => RpcError): void {
+    this.#closedError = closedError;
   }
 
   /** The next id of this side (1, 2, …). */
@@ -237,10 +246,16 @@ export class GrpcBroker {
     return id;
   }
 
-  /** Dials the server the other side accepted under `id`, waiting up to 5 s for its address. */
+  /**
+   * Dials the server the other side accepted under `id`, waiting up to 5 s for its address.
+   * Rejects with a PluginError (`broker`) when no address arrives in time, and with an
+   * RpcError (CANCELLED after a local close, UNAVAILABLE when the peer went away) once the
+   * connection is gone.
+   */
   async dial(id: number, options: { timeoutMs?: number } = {}): Promise<BrokerConnection> {
-    if (this.#closed) throw new PluginError("closed", "Cannot dial: the broker is closed");
+    if (this.#closed) throw this.#closedError();
     const info = await this.#waitFor(id, options.timeoutMs ?? BROKER_WAIT_MS);
+    if (this.#closed) throw this.#closedError();
     const network = info.network === "tcp" ? "tcp" : "unix";
     const { credentials, options: tlsOptions } = channelCredentials(this.#settings.tls);
     const client = new grpc.Client(grpcTarget(network, info.address), credentials, {
@@ -248,7 +263,7 @@ export class GrpcBroker {
       ...tlsOptions,
     });
     const connection: BrokerConnection = {
-      client: (service) => createServiceClient(service, client),
+      client: (service) => createServiceClient(service, client, this.#closedError),
       close: () => {
         this.#connections.delete(connection);
         client.close();
@@ -290,7 +305,8 @@ export class GrpcBroker {
     for (const { expiry } of this.#pending.values()) clearTimeout(expiry);
     this.#pending.clear();
     for (const [id, waiter] of this.#waiters) {
-      waiter.reject(new PluginError("closed", `Cannot dial broker id ${id}: the broker closed`));
+      const err = this.#closedError();
+      waiter.reject(new RpcError(err.code, `Cannot dial broker id ${id}: ${err.details}`));
     }
     this.#waiters.clear();
     for (const connection of [...this.#connections]) connection.close();

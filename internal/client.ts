@@ -14,7 +14,7 @@ import { Health } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { GrpcBroker } from "./broker.ts";
 import { type Checksum, verifyChecksum } from "./checksum.ts";
 import { handshakeDiagnostics } from "./diagnostics.ts";
-import { PluginError, type RpcError } from "./errors.ts";
+import { PluginError, type PluginErrorCode, RpcError, Status } from "./errors.ts";
 import { type ServiceClient, toRpcError } from "./grpc.ts";
 import { createServiceClient } from "./grpc_client.ts";
 import { type HandshakeInfo, type Network, parseHandshakeLine } from "./handshake.ts";
@@ -250,7 +250,7 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
    * @default {false}
    */
   allowPlaintextFallback?: boolean;
-  /** Manual TLS (go-plugin's TLSConfig); ignored with `autoMtls`. */
+  /** Manual TLS (go-plugin's TLSConfig); together with `autoMtls` it is refused (`misconfigured`). */
   tls?: TlsConfig;
   /**
    * The protocol flavour: go-plugin's, or RPCPlugin's (the host lists its transports in
@@ -325,21 +325,80 @@ function splitLines(onLine: (line: string) => void): {
 }
 
 function validate(options: StartOptions): void {
+  const bad = (message: string): never => {
+    throw new PluginError("misconfigured", message);
+  };
+  if (typeof options !== "object" || options === null) bad("startPlugin needs an options object");
   if ((options.cmd === undefined) === (options.reattach === undefined)) {
-    throw new PluginError("misconfigured", "exactly one of cmd or reattach must be set");
+    bad("exactly one of cmd or reattach must be set");
   }
   if (options.reattach && options.checksum) {
-    throw new PluginError("misconfigured", "only one of Reattach or SecureConfig can be set");
+    bad("only one of Reattach or SecureConfig can be set");
   }
-  if (!options.plugins && !options.versionedPlugins) {
-    throw new PluginError("misconfigured", "give plugins or versionedPlugins");
-  }
+  if (!options.plugins && !options.versionedPlugins) bad("give plugins or versionedPlugins");
   const h = options.handshake;
-  if (!h.magicCookieKey || !h.magicCookieValue) {
-    throw new PluginError(
-      "misconfigured",
-      "handshake needs a magicCookieKey and a magicCookieValue",
-    );
+  if (!h?.magicCookieKey || !h.magicCookieValue) {
+    bad("handshake needs a magicCookieKey and a magicCookieValue");
+  }
+  if (!Number.isSafeInteger(h.protocolVersion) || h.protocolVersion < 1) {
+    bad(`handshake.protocolVersion must be a positive integer, not ${h.protocolVersion}`);
+  }
+  if (options.cmd !== undefined) {
+    const path = Array.isArray(options.cmd) ? options.cmd[0] : options.cmd?.path;
+    if (typeof path !== "string" || path === "") bad("cmd needs an executable");
+  }
+  // go-plugin ignores TLSConfig under AutoMTLS; silently dropping either is worse than saying so.
+  if (options.tls && options.autoMtls) {
+    bad("tls and autoMtls cannot be used together: give your own certificates or ask for AutoMTLS");
+  }
+  if (options.tls && (!options.tls.cert || !options.tls.key || !options.tls.ca)) {
+    bad("tls needs a cert, a key and a ca (PEM)");
+  }
+  const positive = (name: string, value: number | undefined, min: number) => {
+    if (value !== undefined && !(Number.isFinite(value) && value >= min)) {
+      bad(`${name} must be a number of milliseconds >= ${min}, not ${value}`);
+    }
+  };
+  positive("startTimeoutMs", options.startTimeoutMs, 1);
+  positive("killGraceMs", options.killGraceMs, 0);
+  for (
+    const [name, port] of [["minPort", options.minPort], ["maxPort", options.maxPort]] as const
+  ) {
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+      bad(`${name} must be a port number (0-65535), not ${port}`);
+    }
+  }
+  if ((options.minPort ?? 10000) > (options.maxPort ?? 25000)) {
+    bad(`minPort ${options.minPort ?? 10000} is greater than maxPort ${options.maxPort ?? 25000}`);
+  }
+  const oneOf = (name: string, value: unknown, allowed: readonly unknown[]) => {
+    if (value !== undefined && !allowed.includes(value)) {
+      bad(`${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`);
+    }
+  };
+  oneOf("stdin", options.stdin, ["inherit", "null"]);
+  oneOf("protocol", options.protocol, ["go-plugin", "rpcplugin"]);
+  for (const name of ["syncStdout", "syncStderr"] as const) {
+    if (typeof options[name] !== "function") oneOf(name, options[name], ["inherit", "discard"]);
+  }
+  if (options.checksum) {
+    oneOf("checksum.algorithm", options.checksum.algorithm, [
+      "SHA-1",
+      "SHA-256",
+      "SHA-384",
+      "SHA-512",
+    ]);
+  }
+  const r = options.reattach;
+  if (r) {
+    oneOf("reattach.network", r.network, ["unix", "tcp"]);
+    if (!Number.isSafeInteger(r.pid) || r.pid < 1) {
+      bad(`reattach.pid must be a process id, not ${r.pid}`);
+    }
+    if (typeof r.address !== "string" || r.address === "") bad("reattach.address is empty");
+    if (!Number.isSafeInteger(r.protocolVersion)) {
+      bad(`reattach.protocolVersion must be an integer, not ${r.protocolVersion}`);
+    }
   }
 }
 
@@ -415,6 +474,9 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   #killing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #reattached: boolean;
+  /** kill() or close() was called: calls from then on are CANCELLED, not UNAVAILABLE. */
+  #closedLocally = false;
+  #exitStatus: ExitStatus | undefined;
   readonly #controller: boolean;
 
   /** @internal Use {@link startPlugin}. */
@@ -449,8 +511,10 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#untrack = init.untrack;
     this.#reattached = init.reattached;
     this.#controller = init.controller ?? true;
+    this.broker.setClosedError(this.#closedError);
     this.exited = init.exited.then((status) => {
       this.#hasExited = true;
+      this.#exitStatus = status;
       void this.#close();
       return status;
     });
@@ -468,8 +532,28 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
 
   /** A typed client for any service of the plugin, by descriptor. */
   client<S extends ServiceDescriptor>(service: S): ServiceClient<S> {
-    return createServiceClient(service, this.#grpc);
+    return createServiceClient(service, this.#grpc, this.#closedError);
   }
+
+  /**
+   * What a call fails with once the connection is gone: CANCELLED after kill() or close(),
+   * UNAVAILABLE when the plugin went away by itself.
+   */
+  readonly #closedError = (): RpcError => {
+    const who = `plugin ${JSON.stringify(this.name)} (pid ${this.pid})`;
+    if (this.#closedLocally) {
+      return new RpcError(Status.CANCELLED, `${who}: the client was closed (kill() or close())`);
+    }
+    const status = this.#exitStatus;
+    const how = !status
+      ? "is gone"
+      : status.signal
+      ? `was killed by ${status.signal}`
+      : status.code === null
+      ? "exited"
+      : `exited with status ${status.code}`;
+    return new RpcError(Status.UNAVAILABLE, `${who} ${how}`);
+  };
 
   /**
    * The client of the named plugin of the negotiated version. Throws `unknown-plugin` for a
@@ -516,6 +600,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
    * has exited.
    */
   kill(): Promise<void> {
+    this.#closedLocally = true;
     this.#killing ??= this.#kill();
     return this.#killing;
   }
@@ -580,6 +665,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
    * {@link PluginClient.reattachConfig}).
    */
   async close(): Promise<void> {
+    this.#closedLocally = true;
     this.#reattached = true;
     await this.#close();
   }
@@ -588,8 +674,9 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#closing ??= (async () => {
       this.#lifetime.abort();
       this.#untrack();
-      await this.broker.close();
+      // The channel first: a call made once `exited` has settled must see it closed.
       this.#grpc.close();
+      await this.broker.close();
       if (this.#hasExited && !this.#reattached && this.#socketDir) {
         await removePath(this.#socketDir);
       }
@@ -756,6 +843,48 @@ function readFirstLine(child: ChildHandle): Promise<{ line: string; eof: boolean
 export async function startPlugin<P extends HostPluginSet>(
   options: StartOptions<P>,
 ): Promise<PluginClient<P>> {
+  try {
+    return await start(options);
+  } catch (err) {
+    // The README promises a PluginError with a code for every failed start.
+    if (err instanceof PluginError) throw err;
+    throw new PluginError("misconfigured", `Cannot start the plugin: ${errorText(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * `err` as a PluginError naming the process a failed start had started, so that a caller can
+ * check it is gone; a failure that is no PluginError yet gets `code`.
+ */
+function startError(
+  err: unknown,
+  code: PluginErrorCode,
+  context: { name: string; path: string; pid?: number; stderrTail: string[] },
+): PluginError {
+  if (err instanceof PluginError) {
+    return new PluginError(err.code, err.message, {
+      cause: err.cause,
+      path: err.path ?? context.path,
+      stderrTail: err.stderrTail.length > 0 ? err.stderrTail : context.stderrTail,
+      pid: context.pid,
+    });
+  }
+  return new PluginError(
+    code,
+    `Cannot start plugin ${JSON.stringify(context.name)}: ${errorText(err)}`,
+    { cause: err, path: context.path, pid: context.pid, stderrTail: context.stderrTail },
+  );
+}
+
+async function start<P extends HostPluginSet>(
+  options: StartOptions<P>,
+): Promise<PluginClient<P>> {
   validate(options);
   const sets = hostPluginSets(options);
   if (options.reattach) return await reattach(options, sets);
@@ -792,22 +921,48 @@ export async function startPlugin<P extends HostPluginSet>(
 
   // A private directory for the plugin's sockets: killing the client removes it whole, even
   // when the plugin was SIGKILLed and could not remove its own socket files.
-  const socketDir = await makeTempDir("plugwire-", options.unixSocketDir);
+  let socketDir: string;
+  try {
+    socketDir = await makeTempDir("plugwire-", options.unixSocketDir);
+  } catch (cause) {
+    throw new PluginError(
+      "misconfigured",
+      `Cannot make a socket directory for plugin ${JSON.stringify(name)} in ` +
+        `${options.unixSocketDir ?? "the temp dir"}: ${errorText(cause)}`,
+      { cause, path },
+    );
+  }
   env.PLUGIN_UNIX_SOCKET_DIR = socketDir;
   let child: ChildHandle | undefined;
   let untrack = () => {};
-  const fail = async (err: unknown): Promise<never> => {
+  let stderrTail: string[] = [];
+  const fail = async (
+    err: unknown,
+    code: PluginErrorCode = "exited-before-connect",
+  ): Promise<never> => {
     child?.kill("SIGKILL");
     if (child) await child.exited;
     untrack();
     await removePath(socketDir);
-    throw err;
+    throw startError(err, code, { name, path, pid: child?.pid, stderrTail: [...stderrTail] });
   };
 
   try {
     if (options.unixSocketGroup) {
-      await chgrp(socketDir, await resolveGroup(options.unixSocketGroup));
-      await chmod(socketDir, 0o770);
+      try {
+        await chgrp(socketDir, await resolveGroup(options.unixSocketGroup));
+        await chmod(socketDir, 0o770);
+      } catch (cause) {
+        return await fail(
+          new PluginError(
+            "misconfigured",
+            `Cannot give the socket directory to group ${
+              JSON.stringify(options.unixSocketGroup)
+            }: ${errorText(cause)}`,
+            { cause },
+          ),
+        );
+      }
       env.PLUGIN_UNIX_SOCKET_GROUP = options.unixSocketGroup;
     }
     try {
@@ -829,6 +984,7 @@ export async function startPlugin<P extends HostPluginSet>(
   untrack = trackChild({ child, socketDir });
 
   const stderr = watchStderr(child, name, options);
+  stderrTail = stderr.tail;
   const lineReady = readFirstLine(child);
 
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
@@ -892,7 +1048,7 @@ export async function startPlugin<P extends HostPluginSet>(
       decodeCert: decodeHandshakeCert,
     });
   } catch (err) {
-    if (!(err instanceof PluginError)) return await fail(err);
+    if (!(err instanceof PluginError)) return await fail(err, "unrecognized-handshake");
     // Only an unrecognised line needs the notes about the executable (a stat and a read of
     // the file), so they are gathered here rather than before every parse.
     const message = err.code === "unrecognized-handshake"
@@ -933,7 +1089,7 @@ export async function startPlugin<P extends HostPluginSet>(
       reattached: false,
     });
   } catch (err) {
-    return await fail(err);
+    return await fail(err, "connection-failed");
   }
 }
 
@@ -948,12 +1104,15 @@ async function reattach<P extends HostPluginSet>(
       "incompatible-app-version",
       `incompatible API version with plugin. Plugin version: ${config.protocolVersion}, ` +
         `Client versions: [${[...sets.keys()].join(" ")}]`,
+      { pid: config.pid },
     );
   }
   const name = options.name ?? `pid ${config.pid}`;
   // Like go-plugin: the pid must be alive and one dial of the address must succeed.
   if (!pidAlive(config.pid) || !(await probeAddress(config.network, config.address))) {
-    throw new PluginError("process-not-found", "reattachment process not found", {});
+    throw new PluginError("process-not-found", "reattachment process not found", {
+      pid: config.pid,
+    });
   }
   // go-plugin polls the pid every second to notice the plugin's exit.
   let poll: ReturnType<typeof setInterval> | undefined;
@@ -984,7 +1143,10 @@ async function reattach<P extends HostPluginSet>(
     });
   } catch (cause) {
     clearInterval(poll);
-    throw new PluginError("process-not-found", "reattachment process not found", { cause });
+    throw new PluginError("process-not-found", "reattachment process not found", {
+      cause,
+      pid: config.pid,
+    });
   }
   return client;
 }

@@ -88,6 +88,8 @@ export interface PluginErrorOptions {
   stderrTail?: string[];
   /** The plugin executable, when known. */
   path?: string;
+  /** The process the failed start had started, when it got that far (it is gone by then). */
+  pid?: number;
 }
 
 /**
@@ -110,6 +112,8 @@ export class PluginError extends Error {
   readonly stderrTail: string[];
   /** The plugin executable, when known. */
   readonly path?: string;
+  /** The process a failed start had started (killed before the error is thrown). */
+  readonly pid?: number;
 
   /**
    * Creates an error.
@@ -124,6 +128,7 @@ export class PluginError extends Error {
     this.code = code;
     this.stderrTail = options.stderrTail ?? [];
     if (options.path !== undefined) this.path = options.path;
+    if (options.pid !== undefined) this.pid = options.pid;
   }
 }
 

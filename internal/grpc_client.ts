@@ -7,7 +7,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import { Status } from "./errors.ts";
+import { RpcError, Status } from "./errors.ts";
 import {
   type CallOptions,
   messagesOf,
@@ -39,10 +39,19 @@ function unaryCall(
   deserialize: (bytes: Buffer) => unknown,
   request: unknown,
   options: CallOptions | undefined,
+  closed: ClosedError,
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const deadline = options?.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
-    const call = client.getChannel().createCall(path, deadline, undefined, null, undefined);
+    let call: ReturnType<grpc.Channel["createCall"]>;
+    try {
+      call = client.getChannel().createCall(path, deadline, undefined, null, undefined);
+    } catch (cause) {
+      // The channel closed under us (see `start`).
+      const err = closed();
+      reject(new RpcError(err.code, err.details, { cause }));
+      return;
+    }
     let response: unknown;
     let received = false;
     let failure: grpc.StatusObject | undefined;
@@ -147,10 +156,47 @@ async function pump(
   }
 }
 
-/** A typed client for `service` over a grpc-js client (whose channel may be shared). */
+/**
+ * What a call on a closed channel fails with: the owner of the channel knows why it closed
+ * (a local close is CANCELLED, a peer that went away UNAVAILABLE).
+ */
+export type ClosedError = () => RpcError;
+
+const closedChannel: ClosedError = () =>
+  new RpcError(Status.UNAVAILABLE, "the connection to the plugin is closed");
+
+/**
+ * Starts a call, or returns the error it must fail with: grpc-js throws a plain `Error`
+ * ("Channel has been shut down") from every call on a closed channel, and callers are
+ * promised an {@link RpcError}.
+ */
+function start<T>(client: grpc.Client, closed: ClosedError, begin: () => T): T | RpcError {
+  const channel = client.getChannel();
+  if (channel.getConnectivityState(false) === grpc.connectivityState.SHUTDOWN) return closed();
+  try {
+    return begin();
+  } catch (cause) {
+    if (channel.getConnectivityState(false) !== grpc.connectivityState.SHUTDOWN) throw cause;
+    const err = closed();
+    return new RpcError(err.code, err.details, { cause });
+  }
+}
+
+/** An async iterable that fails with `err` when read. */
+function failing(err: RpcError): AsyncIterable<never> {
+  return {
+    [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }),
+  };
+}
+
+/**
+ * A typed client for `service` over a grpc-js client (whose channel may be shared). `closed`
+ * names the error of a call made once the channel is closed.
+ */
 export function createServiceClient<S extends ServiceDescriptor>(
   descriptor: S,
   client: grpc.Client,
+  closed: ClosedError = closedChannel,
 ): ServiceClient<S> {
   const service = descriptor as unknown as DescService;
   const def = serviceDefinition(descriptor);
@@ -162,50 +208,63 @@ export function createServiceClient<S extends ServiceDescriptor>(
     const de = d.responseDeserialize;
     switch (method.methodKind) {
       case "unary":
-        out[method.localName] = (request: unknown, options?: CallOptions) =>
-          unaryCall(client, path, ser, de, request, options);
+        out[method.localName] = (request: unknown, options?: CallOptions) => {
+          const call = start(
+            client,
+            closed,
+            () => unaryCall(client, path, ser, de, request, options, closed),
+          );
+          return call instanceof RpcError ? Promise.reject(call) : call;
+        };
         break;
       case "server_streaming":
         out[method.localName] = (request: unknown, options?: CallOptions) => {
-          const call = client.makeServerStreamRequest(
-            path,
-            ser,
-            de,
-            request,
-            metadataOf(options),
-            callOptions(options),
-          );
+          const call = start(client, closed, () =>
+            client.makeServerStreamRequest(
+              path,
+              ser,
+              de,
+              request,
+              metadataOf(options),
+              callOptions(options),
+            ));
+          if (call instanceof RpcError) return failing(call);
           return readAll(call, linkAbort(call, options?.signal));
         };
         break;
       case "client_streaming":
         out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) =>
           new Promise((resolve, reject) => {
-            const call = client.makeClientStreamRequest(
-              path,
-              ser,
-              de,
-              metadataOf(options),
-              callOptions(options),
-              (err, res) => {
-                unlink();
-                if (err) reject(toRpcError(err));
-                else resolve(res);
-              },
-            );
-            const unlink = linkAbort(call, options?.signal);
+            let unlink = () => {};
+            const call = start(client, closed, () =>
+              client.makeClientStreamRequest(
+                path,
+                ser,
+                de,
+                metadataOf(options),
+                callOptions(options),
+                (err, res) => {
+                  unlink();
+                  if (err) reject(toRpcError(err));
+                  else resolve(res);
+                },
+              ));
+            if (call instanceof RpcError) return reject(call);
+            unlink = linkAbort(call, options?.signal);
             pump(requests, call).catch(reject);
           });
         break;
       case "bidi_streaming":
         out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) => {
-          const call = client.makeBidiStreamRequest(
-            path,
-            ser,
-            de,
-            metadataOf(options),
-            callOptions(options),
-          );
+          const call = start(client, closed, () =>
+            client.makeBidiStreamRequest(
+              path,
+              ser,
+              de,
+              metadataOf(options),
+              callOptions(options),
+            ));
+          if (call instanceof RpcError) return failing(call);
           pump(requests, call).catch(() => {});
           return readAll(call, linkAbort(call, options?.signal));
         };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PluginError, startPlugin } from "../host.ts";
+import { PluginError, RpcError, startPlugin, Status } from "../host.ts";
 import { PingPong, Test } from "../gen/grpctest/grpctest_pb.ts";
 import { helperPlugin, testNoLeftovers } from "./_util.ts";
 
@@ -104,7 +104,7 @@ Deno.test("broker: a dial still waiting when the client is killed fails at once"
   const started = Date.now();
   const failed = assert.rejects(
     plugin.broker.dial(42, { timeoutMs: 60_000 }),
-    (err) => err instanceof PluginError && err.code === "closed",
+    (err) => err instanceof RpcError && err.code === Status.CANCELLED,
   );
   await plugin.kill();
   await failed;

@@ -232,4 +232,93 @@ Deno.test("misconfigured options: cmd and reattach, neither, checksum with reatt
   assertNothingLeft();
 });
 
+/** True while the pid is a live process (a zombie counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("a failed start names the pid it started, and that process is gone", async () => {
+  for (const mode of ["exit-early-real", "garbage", "bad-app-version", "never"]) {
+    const err = await startFails({ ...helperPlugin(mode), ...kvPlugins, startTimeoutMs: 2000 });
+    assert.equal(typeof err.pid, "number", `${mode}: ${err.code} names no pid`);
+    assert.ok(!alive(err.pid!), `${mode}: pid ${err.pid} is still alive`);
+    assert.ok(err.path?.endsWith("deno"), `${mode}: path ${err.path}`);
+  }
+  // Nothing was started: no pid to name.
+  const err = await startFails({
+    ...helperPlugin("serve"),
+    cmd: ["/nonexistent/plugin"],
+    ...kvPlugins,
+  });
+  assert.equal(err.pid, undefined);
+  assertNothingLeft();
+});
+
+Deno.test("a plugin whose serve() throws before the handshake: the host's error carries why", async () => {
+  const err = await startFails({ ...helperPlugin("serve-throws"), ...kvPlugins });
+  assert.equal(err.code, "exited-before-connect");
+  assert.match(err.message, /no TLS certificate in \/etc\/helper\/tls\.pem/);
+  assert.ok(
+    err.stderrTail.some((line) => line.includes("no TLS certificate")),
+    `${err.stderrTail}`,
+  );
+  assertNothingLeft();
+});
+
+Deno.test("a plugin missing a method: the host's error names the method", async () => {
+  const err = await startFails({ ...helperPlugin("missing-method"), ...kvPlugins });
+  assert.equal(err.code, "exited-before-connect");
+  assert.match(err.message, /no implementation of get\(\)/);
+  assertNothingLeft();
+});
+
+Deno.test("bad options: misconfigured before anything starts, tls with autoMtls refused", async () => {
+  const options = { ...helperPlugin("serve"), ...kvPlugins };
+  const tls = { cert: "-----BEGIN CERTIFICATE-----", key: "k", ca: "c" };
+  const cases: Array<[string, StartOptions, RegExp]> = [
+    [
+      "tls + autoMtls",
+      { ...options, tls, autoMtls: true },
+      /tls and autoMtls cannot be used together/,
+    ],
+    [
+      "tls without a key",
+      { ...options, tls: { ...tls, key: "" } },
+      /tls needs a cert, a key and a ca/,
+    ],
+    ["startTimeoutMs 0", { ...options, startTimeoutMs: 0 }, /startTimeoutMs must be/],
+    ["killGraceMs NaN", { ...options, killGraceMs: NaN }, /killGraceMs must be/],
+    ["minPort > maxPort", { ...options, minPort: 3000, maxPort: 2000 }, /minPort 3000 is greater/],
+    ["port 70000", { ...options, maxPort: 70000 }, /maxPort must be a port number/],
+    ["stdin", { ...options, stdin: "pipe" as "null" }, /stdin must be one of/],
+    [
+      "protocolVersion",
+      { ...options, handshake: { ...HANDSHAKE, protocolVersion: 0 } },
+      /protocolVersion/,
+    ],
+    ["empty cmd", { ...options, cmd: [] }, /cmd needs an executable/],
+    ["syncStdout", { ...options, syncStdout: "file" as "inherit" }, /syncStdout must be one of/],
+    [
+      "checksum algorithm",
+      { ...options, checksum: { algorithm: "MD5" as "SHA-1", digest: "00" } },
+      /checksum.algorithm must be one of/,
+    ],
+    [
+      "unixSocketDir missing",
+      { ...options, unixSocketDir: `${testRoot()}/missing` },
+      /socket directory.*ENOENT/,
+    ],
+  ];
+  for (const [what, bad, message] of cases) {
+    const err = await startFails(bad);
+    assert.equal(err.code, "misconfigured", `${what}: ${err.code} ${err.message}`);
+    assert.match(err.message, message, what);
+  }
+  assertNothingLeft();
+});
+
 testNoLeftovers();
