@@ -15,10 +15,11 @@ import { GrpcBroker } from "./broker.ts";
 import { type Checksum, verifyChecksum } from "./checksum.ts";
 import { handshakeDiagnostics } from "./diagnostics.ts";
 import { PluginError, type PluginErrorCode, RpcError, Status } from "./errors.ts";
-import { type ServiceClient, toRpcError } from "./grpc.ts";
+import { messageSizeOptions, type ServiceClient, toRpcError } from "./grpc.ts";
 import { createServiceClient } from "./grpc_client.ts";
 import { type HandshakeInfo, type Network, parseHandshakeLine } from "./handshake.ts";
 import { StderrLineParser } from "./hclog.ts";
+import { LineSplitter, MAX_LINE_BYTES } from "./lines.ts";
 import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
 import { consoleLogSink, type LogSink } from "./logger.ts";
 import { decodeHandshakeCert, derToPem } from "./pem.ts";
@@ -42,6 +43,7 @@ import {
   spawnProcess,
   writeRealStderr,
   writeRealStdout,
+  yieldToEventLoop,
 } from "./runtime.ts";
 import { drainStdio, type StdioSink } from "./stdio.ts";
 import { channelCredentials, type TlsConfig } from "./tls.ts";
@@ -278,11 +280,18 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   signal?: AbortSignal;
   /** grpc-js channel options for the connection to the plugin. */
   grpcChannelOptions?: GrpcOptions;
+  /**
+   * The largest message the host sends to or accepts from the plugin, brokered connections
+   * included; a larger one fails its call with RESOURCE_EXHAUSTED. Give the plugin the same
+   * `maxMessageBytes`, so that both ends agree.
+   * @default {268435456} (256 MiB)
+   */
+  maxMessageBytes?: number;
 }
 
 const STDERR_TAIL_LINES = 20;
 /** go-plugin's bufio.Scanner stops at 64 KiB lines; a longer first line is not a handshake. */
-const MAX_HANDSHAKE_LINE = 64 * 1024;
+const MAX_HANDSHAKE_LINE = MAX_LINE_BYTES;
 
 /** Every live child, so an exiting host can take its plugins down with it. */
 const liveChildren = new Set<{ child: ChildHandle; socketDir?: string }>();
@@ -299,29 +308,6 @@ function trackChild(entry: { child: ChildHandle; socketDir?: string }): () => vo
   }
   liveChildren.add(entry);
   return () => liveChildren.delete(entry);
-}
-
-function splitLines(onLine: (line: string) => void): {
-  push(chunk: Uint8Array): void;
-  flush(): void;
-} {
-  const decoder = new TextDecoder();
-  let buffer = "";
-  return {
-    push(chunk) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        onLine(buffer.slice(0, newline + 1));
-        buffer = buffer.slice(newline + 1);
-      }
-    },
-    flush() {
-      buffer += decoder.decode();
-      if (buffer) onLine(buffer);
-      buffer = "";
-    },
-  };
 }
 
 function validate(options: StartOptions): void {
@@ -359,6 +345,7 @@ function validate(options: StartOptions): void {
       bad(`${name} must be a number of milliseconds >= ${min}, not ${value}`);
     }
   };
+  if (options.maxMessageBytes !== undefined) messageSizeOptions(options.maxMessageBytes);
   positive("startTimeoutMs", options.startTimeoutMs, 1);
   positive("killGraceMs", options.killGraceMs, 0);
   for (
@@ -690,9 +677,31 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   }
 }
 
-function waitForReady(client: grpc.Client, timeoutMs: number): Promise<void> {
+/**
+ * Waits for the channel to connect. Fails at the first failed attempt, as go-plugin's dial
+ * does on a non-temporary error: the plugin listens before it prints its handshake line, so a
+ * refused connection, a missing socket or a peer that does not speak HTTP/2 will not get better
+ * by waiting.
+ */
+function waitForConnection(client: grpc.Client, timeoutMs: number): Promise<void> {
+  const channel = client.getChannel();
+  const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
-    client.waitForReady(Date.now() + timeoutMs, (err) => err ? reject(err) : resolve());
+    const check = () => {
+      const state = channel.getConnectivityState(true);
+      if (state === grpc.connectivityState.READY) return resolve();
+      if (state === grpc.connectivityState.TRANSIENT_FAILURE) {
+        return reject(new Error("the connection failed"));
+      }
+      if (state === grpc.connectivityState.SHUTDOWN) {
+        return reject(new Error("the channel was closed"));
+      }
+      channel.watchConnectivityState(state, deadline, (err) => {
+        if (err) reject(new Error(`no connection within ${timeoutMs} ms`));
+        else check();
+      });
+    };
+    check();
   });
 }
 
@@ -712,18 +721,17 @@ async function connect<P extends HostPluginSet>(
   },
 ): Promise<PluginClient<P>> {
   const { credentials, options: tlsOptions } = channelCredentials(tls);
+  const messageSize = messageSizeOptions(options.maxMessageBytes);
   const grpcClient = new grpc.Client(grpcTarget(info.network, info.address), credentials, {
-    // go-plugin lifts the message size limits on its client to MaxInt32.
-    "grpc.max_receive_message_length": -1,
-    "grpc.max_send_message_length": -1,
+    ...messageSize,
     ...options.grpcChannelOptions,
     ...tlsOptions,
   });
   try {
-    await waitForReady(grpcClient, Math.min(options.startTimeoutMs ?? 60_000, 10_000));
+    await waitForConnection(grpcClient, Math.min(options.startTimeoutMs ?? 60_000, 10_000));
   } catch (cause) {
-    // waitForReady only says "Failed to connect before the deadline"; one call on the failed
-    // channel reports grpc-js's last connection error (a TLS refusal, a name mismatch, ...).
+    // The state says only that it failed; one call on the failed channel reports grpc-js's
+    // last connection error (the OS reason, a TLS refusal, a name mismatch, ...).
     const lastError = await createServiceClient(Health, grpcClient)
       .check({ service: PLUGIN_HEALTH_SERVICE }, { timeoutMs: 1000 })
       .then(() => undefined, (err) => {
@@ -743,7 +751,8 @@ async function connect<P extends HostPluginSet>(
     network: info.network,
     socketDir: extra.socketDir,
     tls,
-    grpcChannelOptions: options.grpcChannelOptions,
+    grpcServerOptions: messageSize,
+    grpcChannelOptions: { ...messageSize, ...options.grpcChannelOptions },
   });
   const client = new PluginClient<P>({
     info,
@@ -789,7 +798,7 @@ function watchStderr(
   const tail: string[] = [];
   let ended!: () => void;
   const done = new Promise<void>((resolve) => (ended = resolve));
-  const lines = splitLines((line) => {
+  const lines = new LineSplitter((line) => {
     options.stderr?.(line);
     const record = parser.parse(line);
     tail.push(record.raw);
@@ -800,7 +809,12 @@ function watchStderr(
       // A faulty sink must not take the host down.
     }
   });
-  child.stderr.onData((chunk) => lines.push(chunk));
+  child.stderr.onData((chunk) => {
+    lines.push(chunk);
+    // One chunk at a time, with the event loop in between: a plugin flooding its stderr is
+    // held back by the pipe instead of starving the host's calls.
+    return yieldToEventLoop();
+  });
   child.stderr.onEnd(() => {
     lines.flush();
     ended();
@@ -816,22 +830,22 @@ function watchStderr(
 function readFirstLine(child: ChildHandle): Promise<{ line: string; eof: boolean }> {
   return new Promise((resolve) => {
     let pending = true;
-    let buffer = "";
-    const decoder = new TextDecoder();
-    child.stdout.onData((chunk) => {
+    let ended = false;
+    const lines = new LineSplitter((line) => {
       if (!pending) return;
-      buffer += decoder.decode(chunk, { stream: true });
-      const newline = buffer.indexOf("\n");
-      if (newline >= 0 || buffer.length > MAX_HANDSHAKE_LINE) {
-        pending = false;
-        resolve({ line: newline >= 0 ? buffer.slice(0, newline) : buffer, eof: false });
-        buffer = "";
-      }
+      pending = false;
+      resolve({ line: line.replace(/\n$/, ""), eof: ended });
+    }, MAX_HANDSHAKE_LINE);
+    child.stdout.onData((chunk) => {
+      if (pending) lines.push(chunk);
     });
     child.stdout.onEnd(() => {
       if (!pending) return;
+      ended = true;
+      lines.flush();
+      if (!pending) return;
       pending = false;
-      resolve({ line: buffer, eof: true });
+      resolve({ line: "", eof: true });
     });
   });
 }
@@ -1062,6 +1076,19 @@ async function start<P extends HostPluginSet>(
   let tls: TlsConfig | undefined = options.tls;
   if (hostCert) {
     if (info.serverCert) {
+      const { checkCertificate } = await import("./x509.ts");
+      try {
+        checkCertificate(info.serverCert);
+      } catch (cause) {
+        return await fail(
+          new PluginError(
+            "bad-certificate",
+            `plugin ${JSON.stringify(name)} sent a handshake certificate that cannot be used: ` +
+              (cause as Error).message,
+            { cause },
+          ),
+        );
+      }
       tls = { cert: hostCert.certPem, key: hostCert.keyPem, ca: derToPem(info.serverCert) };
     } else if (options.allowPlaintextFallback && !rpcplugin) {
       tls = undefined;

@@ -17,8 +17,14 @@ import {
 } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { RpcError, Status, type StatusCode } from "./errors.ts";
-import type { MessageInit, RequestOf, ResponseOf, ServiceDescriptor } from "./shapes.ts";
+import { PluginError, RpcError, Status, type StatusCode } from "./errors.ts";
+import type {
+  GrpcOptions,
+  MessageInit,
+  RequestOf,
+  ResponseOf,
+  ServiceDescriptor,
+} from "./shapes.ts";
 
 /**
  * A value or a promise of it.
@@ -247,6 +253,31 @@ export type MethodClient<M> = M extends { readonly methodKind: "unary" }
 export type ServiceClient<S extends ServiceDescriptor> = {
   [K in keyof S["method"]]: MethodClient<S["method"][K]>;
 };
+
+/**
+ * The largest message either side of a plugwire connection sends or accepts unless told
+ * otherwise (`maxMessageBytes`): 256 MiB, both directions, host and plugin alike, brokered
+ * connections included. terraform-plugin-go's servers accept the same; go-plugin's host has no
+ * limit and grpc-go's server 4 MiB.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES: number = 256 * 1024 * 1024;
+
+/**
+ * grpc-js options limiting the messages sent and received to `maxBytes` (1 to 2^31 - 1); throws
+ * a {@link PluginError} (`misconfigured`) for any other value.
+ */
+export function messageSizeOptions(maxBytes: number = DEFAULT_MAX_MESSAGE_BYTES): GrpcOptions {
+  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 2 ** 31 - 1) {
+    throw new PluginError(
+      "misconfigured",
+      `maxMessageBytes must be a whole number of bytes from 1 to 2^31 - 1, not ${maxBytes}`,
+    );
+  }
+  return {
+    "grpc.max_receive_message_length": maxBytes,
+    "grpc.max_send_message_length": maxBytes,
+  };
+}
 
 /** The gRPC path of a method: `/package.Service/Method`. */
 export function methodPath(method: DescMethod): string {

@@ -18,6 +18,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Buffer } from "node:buffer";
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import { formatWithOptions } from "node:util";
 
 // deno-lint-ignore no-explicit-any
@@ -179,9 +180,13 @@ export interface ChildHandle {
   killStragglers(): boolean;
 }
 
-/** A stream of bytes delivered by callback (cheaper than web streams on the hot path). */
+/**
+ * A stream of bytes delivered by callback (cheaper than web streams on the hot path). When
+ * `onData`'s function returns a promise, reading pauses until it settles: the writer is held
+ * back (backpressure) rather than the reader's event loop.
+ */
 export interface ByteSource {
-  onData(fn: (chunk: Uint8Array) => void): void;
+  onData(fn: (chunk: Uint8Array) => void | Promise<void>): void;
   onEnd(fn: () => void): void;
 }
 
@@ -196,7 +201,12 @@ export interface SpawnOptions {
 function byteSource(stream: NodeJS.ReadableStream | null): ByteSource {
   return {
     onData(fn) {
-      stream?.on("data", (chunk: Uint8Array) => fn(chunk));
+      stream?.on("data", (chunk: Uint8Array) => {
+        const done = fn(chunk);
+        if (!done) return;
+        stream.pause();
+        done.finally(() => stream.resume());
+      });
     },
     onEnd(fn) {
       if (!stream) return fn();
@@ -305,6 +315,11 @@ export function onSignal(signal: "SIGINT" | "SIGTERM", fn: () => void): () => vo
 export function onExit(fn: () => void): () => void {
   process.on("exit", fn);
   return () => process.off("exit", fn);
+}
+
+/** Resolves after the event loop has handled pending I/O (`setImmediate`). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Ends the process. */

@@ -13,7 +13,7 @@ import { GRPCStdio } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { GrpcBroker } from "./broker.ts";
 import { PluginError } from "./errors.ts";
-import type { ServiceImpl } from "./grpc.ts";
+import { messageSizeOptions, type ServiceImpl } from "./grpc.ts";
 import { registrarFor, type ServiceRegistrar } from "./grpc_server.ts";
 import { formatHandshakeLine, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
@@ -217,6 +217,12 @@ export interface ServeOptions {
   tls?: () => TlsConfig | Promise<TlsConfig>;
   /** grpc-js server options, e.g. message size limits. */
   grpcServerOptions?: GrpcOptions;
+  /**
+   * The largest message the plugin accepts from or sends to the host, brokered connections
+   * included; a larger one fails its call with RESOURCE_EXHAUSTED. Give the host the same.
+   * @default {268435456} (256 MiB)
+   */
+  maxMessageBytes?: number;
   /** The logger for the library's own messages (default: hclog JSON on stderr, level info). */
   logger?: Logger;
   /**
@@ -363,13 +369,16 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     exitProcess(1);
   }
   const socketDir = getEnv("PLUGIN_UNIX_SOCKET_DIR") || undefined;
+  const messageSize = messageSizeOptions(options.maxMessageBytes);
   const broker = new GrpcBroker({
     network,
     socketDir,
     tls,
-    grpcServerOptions: options.grpcServerOptions,
+    grpcServerOptions: { ...messageSize, ...options.grpcServerOptions },
+    grpcChannelOptions: messageSize,
   });
   const server = new grpc.Server({
+    ...messageSize,
     ...options.grpcServerOptions,
     ...(tls ? { interceptors: [rejectOutOfDateClientCert] } : {}),
   });
