@@ -52,6 +52,8 @@ export type { HandshakeConfig } from "./internal/server.ts";
 export type { StdioSink } from "./internal/stdio.ts";
 export type { TlsConfig } from "./internal/tls.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
+export { cleanupPlugins, killPluginsOnSignal } from "./internal/lifetime.ts";
+export type { KillOnSignalOptions } from "./internal/lifetime.ts";
 
 /**
  * Starts a plugin and connects to it, or reattaches to a running one.

@@ -32,11 +32,9 @@ import {
   type ExitStatus,
   getEnvAll,
   makeTempDir,
-  onExit,
   pidAlive,
   probeAddress,
   removePath,
-  removePathSync,
   resolveExecutable,
   resolveGroup,
   signalPid,
@@ -45,6 +43,7 @@ import {
   writeRealStdout,
   yieldToEventLoop,
 } from "./runtime.ts";
+import { trackChild, trackClient } from "./lifetime.ts";
 import { drainStdio, type StdioSink } from "./stdio.ts";
 import { channelCredentials, type TlsConfig } from "./tls.ts";
 import { grpcTarget } from "./transport.ts";
@@ -293,23 +292,6 @@ const STDERR_TAIL_LINES = 20;
 /** go-plugin's bufio.Scanner stops at 64 KiB lines; a longer first line is not a handshake. */
 const MAX_HANDSHAKE_LINE = MAX_LINE_BYTES;
 
-/** Every live child, so an exiting host can take its plugins down with it. */
-const liveChildren = new Set<{ child: ChildHandle; socketDir?: string }>();
-let exitHookInstalled = false;
-function trackChild(entry: { child: ChildHandle; socketDir?: string }): () => void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    onExit(() => {
-      for (const { child, socketDir } of liveChildren) {
-        child.kill("SIGKILL");
-        if (socketDir) removePathSync(socketDir);
-      }
-    });
-  }
-  liveChildren.add(entry);
-  return () => liveChildren.delete(entry);
-}
-
 function validate(options: StartOptions): void {
   const bad = (message: string): never => {
     throw new PluginError("misconfigured", message);
@@ -495,7 +477,11 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#child = init.child;
     this.#socketDir = init.socketDir;
     this.#killGraceMs = init.killGraceMs;
-    this.#untrack = init.untrack;
+    const untrackClient = trackClient(this);
+    this.#untrack = () => {
+      init.untrack();
+      untrackClient();
+    };
     this.#reattached = init.reattached;
     this.#controller = init.controller ?? true;
     this.broker.setClosedError(this.#closedError);

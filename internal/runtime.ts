@@ -311,10 +311,37 @@ export function onSignal(signal: "SIGINT" | "SIGTERM", fn: () => void): () => vo
   return () => process.off(signal, fn);
 }
 
-/** Runs `fn` synchronously when the process exits, whatever the reason short of a signal. */
+/**
+ * Runs `fn` synchronously, once, when the process ends however it ends short of a signal.
+ * Node fires `exit` for all of them; Deno fires it only for `process.exit()` and the end of
+ * the program, and instead fires `unload` for `Deno.exit()`, `error` for an uncaught error and
+ * `unhandledrejection` for an unhandled rejection (the last two only end the process when no
+ * listener prevents their default, as a listener registered earlier than this one may).
+ */
 export function onExit(fn: () => void): () => void {
-  process.on("exit", fn);
-  return () => process.off("exit", fn);
+  let ran = false;
+  const once = () => {
+    if (ran) return;
+    ran = true;
+    fn();
+  };
+  const unlessPrevented = (event: Event) => {
+    if (!event.defaultPrevented) once();
+  };
+  process.on("exit", once);
+  if (deno) {
+    globalThis.addEventListener("unload", once);
+    globalThis.addEventListener("error", unlessPrevented);
+    globalThis.addEventListener("unhandledrejection", unlessPrevented);
+  }
+  return () => {
+    process.off("exit", once);
+    if (deno) {
+      globalThis.removeEventListener("unload", once);
+      globalThis.removeEventListener("error", unlessPrevented);
+      globalThis.removeEventListener("unhandledrejection", unlessPrevented);
+    }
+  };
 }
 
 /** Resolves after the event loop has handled pending I/O (`setImmediate`). */
