@@ -24,12 +24,31 @@ import {
   type TlsConfig,
 } from "./tls.ts";
 import { bindServer, type BoundAddress, grpcTarget } from "./transport.ts";
+import { clientSockets, hangUp, serverSockets, type Sockets } from "./hangup.ts";
+import { unrefTimer } from "./runtime.ts";
 
 /** A ConnInfo as this side writes it. */
 type ConnInfoInit = MessageInitShape<typeof ConnInfoSchema>;
 
 /** go-plugin waits this long for connection info, and keeps unclaimed info this long. */
 export const BROKER_WAIT_MS = 5000;
+
+/** How long a dialed connection nobody uses stays open for the next dial of its id. */
+export const BROKER_IDLE_MS = 30_000;
+
+/** How many unused dialed connections stay open at most; the oldest goes first. */
+export const BROKER_MAX_IDLE = 16;
+
+/** A dialed connection, shared by every dial of its id while it is open. */
+interface PooledConnection {
+  readonly id: number;
+  readonly client: grpc.Client;
+  readonly sockets: Sockets;
+  /** Leases not closed yet. */
+  users: number;
+  /** Closes the connection once it has been unused for BROKER_IDLE_MS. */
+  idle?: ReturnType<typeof setTimeout>;
+}
 
 /**
  * A connection dialed through the broker.
@@ -53,7 +72,10 @@ export const BROKER_WAIT_MS = 5000;
 export interface BrokerConnection {
   /** A typed client for a service served at the other end. */
   client<S extends ServiceDescriptor>(service: S): ServiceClient<S>;
-  /** Closes the connection. */
+  /**
+   * Hands the connection back: it stays open for the next dial of its id until it has been
+   * unused for a while, and then ends without a GOAWAY (see {@link GrpcBroker.dial}).
+   */
   close(): void;
 }
 
@@ -138,7 +160,8 @@ export class GrpcBroker {
     { resolve: (info: ConnInfo) => void; reject: (err: Error) => void }
   >();
   readonly #servers = new Set<BrokerServer>();
-  readonly #connections = new Set<BrokerConnection>();
+  /** Dialed connections by id; a Map keeps them in the order they were last used. */
+  readonly #pool = new Map<number, PooledConnection>();
   #send: ((info: ConnInfoInit) => void) | undefined;
   #closed = false;
   #closedError: ClosedError = () => new RpcError(Status.CANCELLED, "the broker is closed");
@@ -226,10 +249,14 @@ export class GrpcBroker {
       server.forceShutdown();
       throw new PluginError("broker", `Cannot accept broker id ${id}: ${String(cause)}`, { cause });
     }
+    const sockets = serverSockets(server);
     const handle: BrokerServer = {
       id,
       close: async () => {
         this.#servers.delete(handle);
+        // The dialing side may still hold its connection (it pools them): end it without the
+        // GOAWAY of forceShutdown (see hangup.ts).
+        hangUp(sockets);
         server.forceShutdown();
         await bound.cleanup();
       },
@@ -251,26 +278,97 @@ export class GrpcBroker {
    * Rejects with a PluginError (`broker`) when no address arrives in time, and with an
    * RpcError (CANCELLED after a local close, UNAVAILABLE when the peer went away) once the
    * connection is gone.
+   *
+   * Connections are pooled by id: a dial of an id that has an open connection shares it, and
+   * `close()` hands it back. The pool ends a connection once nobody has used it for
+   * {@link BROKER_IDLE_MS} (or when more than {@link BROKER_MAX_IDLE} are unused), at once when
+   * the other side stopped serving it, and with the broker; always by closing its socket, never
+   * with a GOAWAY, which can abort Deno 2.9.6 at the other end (README "Known issues").
    */
   async dial(id: number, options: { timeoutMs?: number } = {}): Promise<BrokerConnection> {
     if (this.#closed) throw this.#closedError();
-    const info = await this.#waitFor(id, options.timeoutMs ?? BROKER_WAIT_MS);
-    if (this.#closed) throw this.#closedError();
+    let pooled = this.#pool.get(id);
+    if (!pooled) {
+      const info = await this.#waitFor(id, options.timeoutMs ?? BROKER_WAIT_MS);
+      if (this.#closed) throw this.#closedError();
+      // Another dial of the same id may have been first.
+      pooled = this.#pool.get(id) ?? this.#open(id, info);
+    }
+    return this.#lease(pooled);
+  }
+
+  #open(id: number, info: ConnInfo): PooledConnection {
     const network = info.network === "tcp" ? "tcp" : "unix";
     const { credentials, options: tlsOptions } = channelCredentials(this.#settings.tls);
+    const sockets = clientSockets(credentials);
     const client = new grpc.Client(grpcTarget(network, info.address), credentials, {
       ...this.#settings.grpcChannelOptions,
       ...tlsOptions,
     });
-    const connection: BrokerConnection = {
-      client: (service) => createServiceClient(service, client, this.#closedError),
+    const pooled: PooledConnection = { id, client, sockets, users: 0 };
+    this.#pool.set(id, pooled);
+    this.#watch(pooled, grpc.connectivityState.IDLE);
+    return pooled;
+  }
+
+  /** Ends an unused connection as soon as the other side stops serving it. */
+  #watch(pooled: PooledConnection, last: grpc.connectivityState): void {
+    const channel = pooled.client.getChannel();
+    const state = channel.getConnectivityState(false);
+    if (state === grpc.connectivityState.SHUTDOWN) return;
+    if (last === grpc.connectivityState.READY && state !== grpc.connectivityState.READY) {
+      // Not from inside grpc-js's callback: the runtime may still be handling the end of the
+      // session there.
+      setTimeout(() => {
+        if (pooled.users === 0) this.#drop(pooled);
+      }, 0);
+    }
+    channel.watchConnectivityState(state, Infinity, () => this.#watch(pooled, state));
+  }
+
+  #lease(pooled: PooledConnection): BrokerConnection {
+    pooled.users++;
+    clearTimeout(pooled.idle);
+    pooled.idle = undefined;
+    // Most recently used last, so that the oldest idle connection is the first in the Map.
+    this.#pool.delete(pooled.id);
+    this.#pool.set(pooled.id, pooled);
+    let released = false;
+    return {
+      client: (service) => createServiceClient(service, pooled.client, this.#closedError),
       close: () => {
-        this.#connections.delete(connection);
-        client.close();
+        if (released) return;
+        released = true;
+        if (--pooled.users > 0 || this.#pool.get(pooled.id) !== pooled) return;
+        const state = pooled.client.getChannel().getConnectivityState(false);
+        if (state !== grpc.connectivityState.READY) return this.#drop(pooled);
+        pooled.idle = setTimeout(() => this.#drop(pooled), BROKER_IDLE_MS);
+        unrefTimer(pooled.idle);
+        this.#trimIdle();
       },
     };
-    this.#connections.add(connection);
-    return connection;
+  }
+
+  #trimIdle(): void {
+    const idle = [...this.#pool.values()].filter((pooled) => pooled.users === 0);
+    for (const pooled of idle.slice(0, Math.max(0, idle.length - BROKER_MAX_IDLE))) {
+      this.#drop(pooled);
+    }
+  }
+
+  #drop(pooled: PooledConnection): void {
+    clearTimeout(pooled.idle);
+    if (this.#pool.get(pooled.id) === pooled) this.#pool.delete(pooled.id);
+    hangUp(pooled.sockets);
+    pooled.client.close();
+  }
+
+  /**
+   * Ends every dialed connection now, leases or not, without a GOAWAY. A host does this before
+   * it asks the plugin to shut down, so that no server of the plugin closes under one. @internal
+   */
+  closeConnections(): void {
+    for (const pooled of [...this.#pool.values()]) this.#drop(pooled);
   }
 
   #waitFor(id: number, timeoutMs: number): Promise<ConnInfo> {
@@ -309,7 +407,7 @@ export class GrpcBroker {
       waiter.reject(new RpcError(err.code, `Cannot dial broker id ${id}: ${err.details}`));
     }
     this.#waiters.clear();
-    for (const connection of [...this.#connections]) connection.close();
+    this.closeConnections();
     await Promise.all([...this.#servers].map((s) => s.close()));
   }
 }

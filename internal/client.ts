@@ -581,6 +581,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   async #kill(): Promise<void> {
     if (!this.#hasExited) {
       let answered = false;
+      // Before the plugin stops its brokered servers under them (see GrpcBroker.dial).
+      this.broker.closeConnections();
       // An RPCPlugin plugin has no controller: straight to SIGTERM.
       if (this.#controller) {
         try {
