@@ -25,7 +25,6 @@ import {
 } from "./tls.ts";
 import { bindServer, type BoundAddress, grpcTarget } from "./transport.ts";
 import { clientSockets, hangUp, serverSockets, type Sockets } from "./hangup.ts";
-import { unrefTimer } from "./runtime.ts";
 
 /** A ConnInfo as this side writes it. */
 type ConnInfoInit = MessageInitShape<typeof ConnInfoSchema>;
@@ -33,11 +32,8 @@ type ConnInfoInit = MessageInitShape<typeof ConnInfoSchema>;
 /** go-plugin waits this long for connection info, and keeps unclaimed info this long. */
 export const BROKER_WAIT_MS = 5000;
 
-/** How long a dialed connection nobody uses stays open for the next dial of its id. */
-export const BROKER_IDLE_MS = 30_000;
-
-/** How many unused dialed connections stay open at most; the oldest goes first. */
-export const BROKER_MAX_IDLE = 16;
+/** How many ids' addresses a broker remembers for dialing them again (the latest ones). */
+const REMEMBERED_ADDRESSES = 256;
 
 /** A dialed connection, shared by every dial of its id while it is open. */
 interface PooledConnection {
@@ -46,8 +42,6 @@ interface PooledConnection {
   readonly sockets: Sockets;
   /** Leases not closed yet. */
   users: number;
-  /** Closes the connection once it has been unused for BROKER_IDLE_MS. */
-  idle?: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -73,8 +67,8 @@ export interface BrokerConnection {
   /** A typed client for a service served at the other end. */
   client<S extends ServiceDescriptor>(service: S): ServiceClient<S>;
   /**
-   * Hands the connection back: it stays open for the next dial of its id until it has been
-   * unused for a while, and then ends without a GOAWAY (see {@link GrpcBroker.dial}).
+   * Hands the connection back; the last lease of an id ends it, without a GOAWAY (see
+   * {@link GrpcBroker.dial}).
    */
   close(): void;
 }
@@ -160,8 +154,10 @@ export class GrpcBroker {
     { resolve: (info: ConnInfo) => void; reject: (err: Error) => void }
   >();
   readonly #servers = new Set<BrokerServer>();
-  /** Dialed connections by id; a Map keeps them in the order they were last used. */
+  /** Dialed connections by id, while leased. */
   readonly #pool = new Map<number, PooledConnection>();
+  /** The addresses of ids dialed before, oldest first. */
+  readonly #addresses = new Map<number, ConnInfo>();
   #send: ((info: ConnInfoInit) => void) | undefined;
   #closed = false;
   #closedError: ClosedError = () => new RpcError(Status.CANCELLED, "the broker is closed");
@@ -280,21 +276,32 @@ export class GrpcBroker {
    * connection is gone.
    *
    * Connections are pooled by id: a dial of an id that has an open connection shares it, and
-   * `close()` hands it back. The pool ends a connection once nobody has used it for
-   * {@link BROKER_IDLE_MS} (or when more than {@link BROKER_MAX_IDLE} are unused), at once when
-   * the other side stopped serving it, and with the broker; always by closing its socket, never
-   * with a GOAWAY, which can abort Deno 2.9.6 at the other end (README "Known issues").
+   * `close()` hands it back; the last `close()` ends it. An id can be dialed again later (its
+   * address is remembered; go-plugin hands it out once). A connection always ends by closing its
+   * socket, never with a GOAWAY, which can abort Deno 2.9.6 at the other end (README "Known
+   * issues"); and never lingers unused, so that a peer closing its server (go-plugin's does with
+   * a GOAWAY) finds nothing of ours to abort.
    */
   async dial(id: number, options: { timeoutMs?: number } = {}): Promise<BrokerConnection> {
     if (this.#closed) throw this.#closedError();
     let pooled = this.#pool.get(id);
     if (!pooled) {
-      const info = await this.#waitFor(id, options.timeoutMs ?? BROKER_WAIT_MS);
+      const info = this.#addresses.get(id) ??
+        await this.#waitFor(id, options.timeoutMs ?? BROKER_WAIT_MS);
       if (this.#closed) throw this.#closedError();
+      this.#remember(id, info);
       // Another dial of the same id may have been first.
       pooled = this.#pool.get(id) ?? this.#open(id, info);
     }
     return this.#lease(pooled);
+  }
+
+  #remember(id: number, info: ConnInfo): void {
+    this.#addresses.delete(id);
+    this.#addresses.set(id, info);
+    if (this.#addresses.size > REMEMBERED_ADDRESSES) {
+      this.#addresses.delete(this.#addresses.keys().next().value!);
+    }
   }
 
   #open(id: number, info: ConnInfo): PooledConnection {
@@ -307,57 +314,23 @@ export class GrpcBroker {
     });
     const pooled: PooledConnection = { id, client, sockets, users: 0 };
     this.#pool.set(id, pooled);
-    this.#watch(pooled, grpc.connectivityState.IDLE);
     return pooled;
-  }
-
-  /** Ends an unused connection as soon as the other side stops serving it. */
-  #watch(pooled: PooledConnection, last: grpc.connectivityState): void {
-    const channel = pooled.client.getChannel();
-    const state = channel.getConnectivityState(false);
-    if (state === grpc.connectivityState.SHUTDOWN) return;
-    if (last === grpc.connectivityState.READY && state !== grpc.connectivityState.READY) {
-      // Not from inside grpc-js's callback: the runtime may still be handling the end of the
-      // session there.
-      setTimeout(() => {
-        if (pooled.users === 0) this.#drop(pooled);
-      }, 0);
-    }
-    channel.watchConnectivityState(state, Infinity, () => this.#watch(pooled, state));
   }
 
   #lease(pooled: PooledConnection): BrokerConnection {
     pooled.users++;
-    clearTimeout(pooled.idle);
-    pooled.idle = undefined;
-    // Most recently used last, so that the oldest idle connection is the first in the Map.
-    this.#pool.delete(pooled.id);
-    this.#pool.set(pooled.id, pooled);
     let released = false;
     return {
       client: (service) => createServiceClient(service, pooled.client, this.#closedError),
       close: () => {
         if (released) return;
         released = true;
-        if (--pooled.users > 0 || this.#pool.get(pooled.id) !== pooled) return;
-        const state = pooled.client.getChannel().getConnectivityState(false);
-        if (state !== grpc.connectivityState.READY) return this.#drop(pooled);
-        pooled.idle = setTimeout(() => this.#drop(pooled), BROKER_IDLE_MS);
-        unrefTimer(pooled.idle);
-        this.#trimIdle();
+        if (--pooled.users === 0) this.#drop(pooled);
       },
     };
   }
 
-  #trimIdle(): void {
-    const idle = [...this.#pool.values()].filter((pooled) => pooled.users === 0);
-    for (const pooled of idle.slice(0, Math.max(0, idle.length - BROKER_MAX_IDLE))) {
-      this.#drop(pooled);
-    }
-  }
-
   #drop(pooled: PooledConnection): void {
-    clearTimeout(pooled.idle);
     if (this.#pool.get(pooled.id) === pooled) this.#pool.delete(pooled.id);
     hangUp(pooled.sockets);
     pooled.client.close();

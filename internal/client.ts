@@ -570,7 +570,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   /**
    * Stops the plugin: asks it to shut down over gRPC, waits `killGraceMs`, then sends SIGTERM,
    * waits again, then SIGKILL. Removes its socket directory. Idempotent; safe after the plugin
-   * has exited.
+   * has exited. Calls made afterwards reject with an RpcError `CANCELLED`.
    */
   kill(): Promise<void> {
     this.#closedLocally = true;
@@ -637,7 +637,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
 
   /**
    * Disconnects without stopping the plugin (for a handoff to another host through
-   * {@link PluginClient.reattachConfig}).
+   * {@link PluginClient.reattachConfig}). Calls made afterwards reject with an RpcError
+   * `CANCELLED`.
    */
   async close(): Promise<void> {
     this.#closedLocally = true;

@@ -344,12 +344,6 @@ export function onExit(fn: () => void): () => void {
   };
 }
 
-/** Lets the process end while `timer` is pending (a cache's expiry must not keep it alive). */
-export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-  if (deno) deno.unrefTimer(timer);
-  else (timer as unknown as { unref(): void }).unref();
-}
-
 /** Resolves after the event loop has handled pending I/O (`setImmediate`). */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
