@@ -265,7 +265,11 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   name?: string;
   /** Receives the plugin's log records (default: text lines on stderr, info and above). */
   logger?: LogSink;
-  /** Receives every raw stderr line of the plugin, with its "\n" (go-plugin's `Stderr`). */
+  /**
+   * Receives every raw stderr line of the plugin, with its "\n" (go-plugin's `Stderr`). A line
+   * longer than 64 KiB comes in pieces of 64 KiB, without "\n" but the last; so do the log
+   * records made of it.
+   */
   stderr?: (line: string) => void;
   /**
    * Receives the plugin's streamed stdout (GRPCStdio): a function, `"inherit"` to mirror it on
