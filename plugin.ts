@@ -2,11 +2,14 @@
  * Write a plugin: {@link serve} a set of gRPC services so that any go-plugin host (Go,
  * plugwire, python-plugin) can start it and call it.
  *
- * When a host starts this process, loading this module captures what the plugin writes to
- * stdout and stderr (`console.*`, `Deno.stdout`, `process.stdout`, …): stdout carries the
- * handshake line, so nothing else may reach it first. The captured output is streamed to the
- * host over go-plugin's GRPCStdio service, in order. Log with {@link logger}: its hclog JSON
- * lines go straight to stderr, where the host turns them into structured records.
+ * Once {@link serve} has checked the magic cookie, it captures what the plugin writes to stdout
+ * and stderr (`console.*` with every method, `Deno.stdout`, `process.stdout`, …): stdout
+ * carries the handshake line, so nothing else may reach it first. The captured output is
+ * streamed to the host over go-plugin's GRPCStdio service, in order; what the host has not read
+ * when the plugin stops or exits is written to the real stderr. Importing this module changes
+ * nothing; as with go-plugin, print nothing to stdout before `serve()`. Log with
+ * {@link logger}: its hclog JSON lines go straight to stderr, where the host turns them into
+ * structured records.
  *
  * @example A KV plugin
  * ```ts ignore
@@ -33,13 +36,7 @@
  */
 
 import { type Logger, pluginLogger } from "./internal/logger.ts";
-import {
-  launchedByHost,
-  outputCapture,
-  type ServeOptions,
-  type ServingPlugin,
-  startServing,
-} from "./internal/server.ts";
+import { type ServeOptions, type ServingPlugin, startServing } from "./internal/server.ts";
 
 export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
 export type { CallContext, MethodImpl, ServiceImpl } from "./internal/grpc.ts";
@@ -58,8 +55,6 @@ export type {
 export { grpcPlugin } from "./internal/server.ts";
 export type { TlsConfig } from "./internal/tls.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
-
-if (launchedByHost()) outputCapture.start();
 
 /**
  * The plugin's logger: hclog JSON lines on stderr, which a go-plugin host shows as structured

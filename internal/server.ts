@@ -268,14 +268,15 @@ const MISCONFIGURED_MESSAGE =
   "key or value was set. Please notify the plugin author and report\n" +
   "this as a bug.\n";
 
-/** The process-wide output capture; started by plugin.ts when a host launched us. */
+/**
+ * The process-wide output capture. serve() starts it once the magic cookie matches: a matching
+ * cookie proves a host started the process (some hosts set nothing else), and a process that
+ * only imports plugwire keeps its own stdout and stderr.
+ */
 export const outputCapture: OutputCapture = new OutputCapture();
 
-/** True when the environment looks like a host started this process. */
-export function launchedByHost(): boolean {
-  return getEnv("PLUGIN_PROTOCOL_VERSIONS") !== undefined ||
-    getEnv("PLUGIN_MIN_PORT") !== undefined;
-}
+/** How long a Shutdown waits for a reading host to take the plugin's captured output. */
+const STDIO_DRAIN_MS = 500;
 
 function pluginSets(options: ServeOptions): Map<number, PluginSet> {
   const sets = new Map<number, PluginSet>();
@@ -313,6 +314,9 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     writeRealStderr(COOKIE_MESSAGE);
     exitProcess(1);
   }
+  // From here on stdout is the protocol channel: what the plugin prints goes to the host over
+  // GRPCStdio, never before the handshake line.
+  outputCapture.start();
   const log = options.logger ?? pluginLogger("plugwire");
 
   const sets = pluginSets(options);
@@ -419,6 +423,8 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   async function stop(): Promise<void> {
     stopping ??= (async () => {
       health.setAll(HealthCheckResponse_ServingStatus.NOT_SERVING);
+      // A host that reads the plugin's output gets all of it before the stream ends.
+      await outputCapture.drained(STDIO_DRAIN_MS);
       await broker.close();
       server.forceShutdown();
       await bound.cleanup();
