@@ -210,9 +210,10 @@ export interface ServeOptions {
    */
   network?: Network;
   /**
-   * Supplies this plugin's TLS configuration (go-plugin's `TLSProvider`). It wins over
-   * AutoMTLS: the handshake then carries no certificate and the host must be configured with
-   * matching TLS options.
+   * Supplies this plugin's TLS configuration (go-plugin's `TLSProvider`). The handshake then
+   * carries no certificate and the host must be configured with matching TLS options. A host
+   * that asks for AutoMTLS (`PLUGIN_CLIENT_CERT`) could not use it: serve() refuses to start
+   * (`misconfigured`) rather than letting the provider win silently, as go-plugin does.
    */
   tls?: () => TlsConfig | Promise<TlsConfig>;
   /** grpc-js server options, e.g. message size limits. */
@@ -285,9 +286,51 @@ function pluginSets(options: ServeOptions): Map<number, PluginSet> {
   }
   if (options.plugins) sets.set(options.handshake.protocolVersion, options.plugins);
   if (sets.size === 0) {
-    throw new TypeError("Cannot serve: give `plugins` or `versionedPlugins`");
+    throw new PluginError("misconfigured", "Cannot serve: give `plugins` or `versionedPlugins`");
   }
   return sets;
+}
+
+const isVersion = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+
+/** Throws a {@link PluginError} (`misconfigured`) for options serve() cannot work with. */
+function validateServeOptions(options: ServeOptions): void {
+  const bad = (what: string) => {
+    throw new PluginError("misconfigured", `Cannot serve: ${what}`);
+  };
+  if (!isVersion(options.handshake.protocolVersion)) {
+    bad(
+      `handshake.protocolVersion must be a whole number, not ${options.handshake.protocolVersion}`,
+    );
+  }
+  if (options.network !== undefined && options.network !== "unix" && options.network !== "tcp") {
+    bad(`network must be "unix" or "tcp", not ${JSON.stringify(options.network)}`);
+  }
+  for (const key of ["tls", "onShutdown"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "function") {
+      bad(`${key} must be a function`);
+    }
+  }
+  const sets: Array<[string, unknown]> = options.plugins ? [["plugins", options.plugins]] : [];
+  for (const [version, set] of Object.entries(options.versionedPlugins ?? {})) {
+    if (!/^\d+$/.test(version)) bad(`versionedPlugins has a key that is not a version: ${version}`);
+    sets.push([`versionedPlugins[${version}]`, set]);
+  }
+  for (const [where, set] of sets) {
+    if (typeof set !== "object" || set === null) bad(`${where} must be an object of plugins`);
+    for (const [name, plugin] of Object.entries(set as object)) {
+      if (typeof (plugin as GrpcPlugin | undefined)?.register !== "function") {
+        bad(`${where}.${name} is not a plugin (give grpcPlugin(service, impl))`);
+      }
+    }
+  }
+}
+
+/** One line for stderr: what went wrong, in words a host can show as they are. */
+function describeFailure(err: unknown): string {
+  if (err instanceof PluginError) return `${err.message} (${err.code})`;
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
 }
 
 function envPort(name: string): number {
@@ -303,6 +346,11 @@ function envPort(name: string): number {
 /**
  * Starts serving. Exits the process (status 1) when the cookie is missing or wrong, as
  * go-plugin does, before anything is created. Resolves once the handshake line is printed.
+ *
+ * Any failure before the handshake (bad options, a plugin missing a method, a socket that
+ * cannot be bound) is written to the real stderr as one plain line, so that every host shows
+ * it (a host whose plugin printed no handshake only has its stderr to go on), everything made
+ * so far is released, and the error is thrown on.
  */
 export async function startServing(options: ServeOptions): Promise<ServingPlugin> {
   const { magicCookieKey, magicCookieValue } = options.handshake;
@@ -317,8 +365,30 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   // From here on stdout is the protocol channel: what the plugin prints goes to the host over
   // GRPCStdio, never before the handshake line.
   outputCapture.start();
+  const undo: Array<() => void | Promise<void>> = [];
+  try {
+    return await serveAfterCookie(options, undo);
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // Releasing what a failed start made must not hide why it failed.
+      }
+    }
+    outputCapture.stop();
+    writeRealStderr(`plugwire: cannot serve this plugin: ${describeFailure(err)}\n`);
+    throw err;
+  }
+}
+
+async function serveAfterCookie(
+  options: ServeOptions,
+  undo: Array<() => void | Promise<void>>,
+): Promise<ServingPlugin> {
   const log = options.logger ?? pluginLogger("plugwire");
 
+  validateServeOptions(options);
   const sets = pluginSets(options);
   const offered = parseProtocolVersions(getEnv("PLUGIN_PROTOCOL_VERSIONS"));
   for (const bad of offered.invalid) {
@@ -337,10 +407,20 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     exitProcess(1);
   }
 
-  // TLS: a provider wins; else AutoMTLS when the host sent its certificate.
+  // TLS: a provider, or AutoMTLS when the host sent its certificate; never both.
   let tls: TlsConfig | undefined;
   let handshakeCert = "";
   const hostCert = getEnv("PLUGIN_CLIENT_CERT");
+  if (options.tls && hostCert) {
+    // go-plugin lets the provider win silently; the host then expects a certificate in the
+    // handshake, gets none, and cannot verify the provider's: refuse with the reason instead.
+    throw new PluginError(
+      "misconfigured",
+      "the host asked for AutoMTLS (PLUGIN_CLIENT_CERT is set) but serve() was given its own " +
+        "`tls` provider: configure the host with the matching TLS options instead of AutoMTLS, " +
+        "or drop the provider",
+    );
+  }
   if (options.tls) {
     tls = await options.tls();
   } else if (hostCert) {
@@ -377,6 +457,7 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     ...options.grpcServerOptions,
     ...(tls ? { interceptors: [rejectOutOfDateClientCert] } : {}),
   });
+  undo.push(() => server.forceShutdown(), () => broker.close());
   const reflection = new ReflectionRegistry();
   const registrar = registrarFor(
     server,
@@ -389,11 +470,24 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
   let stopping: Promise<void> | undefined;
   const cleanups: Array<() => void> = [];
+  undo.push(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
 
   // go-plugin's order: health, reflection, the plugins' services, broker, controller, stdio.
   registrar.add(Health, health.impl());
   reflection.register(registrar);
-  for (const plugin of Object.values(plugins)) plugin.register(registrar);
+  for (const [name, plugin] of Object.entries(plugins)) {
+    try {
+      plugin.register(registrar);
+    } catch (err) {
+      if (err instanceof PluginError) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new PluginError("misconfigured", `plugin ${JSON.stringify(name)}: ${reason}`, {
+        cause: err,
+      });
+    }
+  }
   registrar.add(GRPCBroker, {
     startStream: (requests) => broker.runStream(() => requests),
   });
@@ -416,6 +510,7 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     minPort: envPort("PLUGIN_MIN_PORT"),
     maxPort: envPort("PLUGIN_MAX_PORT"),
   });
+  undo.push(() => bound.cleanup());
   // If the process ends any other way (SIGTERM handler below, an uncaught error), the socket
   // file must not outlive it.
   if (bound.network === "unix") cleanups.push(onExit(() => removePathSync(bound.address)));

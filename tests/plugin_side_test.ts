@@ -354,6 +354,38 @@ for (const end of ["exit", "throw"] as const) {
   });
 }
 
+for (
+  const [mode, reason, extraEnv] of [
+    ["no-plugins", "Cannot serve: give `plugins` or `versionedPlugins` (misconfigured)", {}],
+    [
+      "missing-method",
+      'plugin "kv": Cannot serve proto.KV: no implementation of get() (misconfigured)',
+      {},
+    ],
+    [
+      "tls-and-automtls",
+      "the host asked for AutoMTLS (PLUGIN_CLIENT_CERT is set) but serve() was given its own",
+      { PLUGIN_CLIENT_CERT: "-----BEGIN CERTIFICATE-----\n" },
+    ],
+  ] as const
+) {
+  Deno.test(`${mode}: the reason in plain text on stderr, exit 1, nothing left`, async () => {
+    const dir = freshDir();
+    const { status, stdout, stderr } = await runToEnd({
+      ...COOKIE,
+      ...extraEnv,
+      HELPER_MODE: mode,
+      PLUGIN_UNIX_SOCKET_DIR: dir,
+    });
+    assert.equal(stdout, "");
+    assert.deepEqual(status, { code: 1, signal: null });
+    const first = stderr.split("\n")[0];
+    assert.ok(first.startsWith(`plugwire: cannot serve this plugin: ${reason}`), stderr);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "a socket was left");
+    Deno.removeSync(dir);
+  });
+}
+
 /** The groups to try: the user's own (`id -gn`), and another one this process may use. */
 async function socketGroups(): Promise<Array<{ group: string; gid: number }>> {
   const id = async (...args: string[]) => {
