@@ -78,6 +78,13 @@ export const logger: Logger = pluginLogger();
  * controller, broker and stdio services beside the plugins' own, and prints the handshake line.
  * SIGINT is ignored, as go-plugin plugins do: the host decides when its plugins stop.
  *
+ * On the host's Shutdown call the reply is delivered first, then the server stops gracefully
+ * (bounded), then `onShutdown` runs. A SIGTERM that arrives meanwhile waits for that (up to
+ * 5 s) and the process exits 0; a SIGTERM before any Shutdown removes the socket and exits
+ * 143. When the host process dies without a Shutdown (SIGKILL, a crash), the plugin notices
+ * within a second (its parent process changes), stops, removes its socket and the socket
+ * directory its host made, and exits.
+ *
  * @param options The handshake, the plugins and how to serve them.
  * @returns Resolves after the host's Shutdown call, once everything is closed.
  *

@@ -13,8 +13,8 @@ import { GRPCStdio } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { GrpcBroker } from "./broker.ts";
 import { PluginError } from "./errors.ts";
-import type { ServiceImpl } from "./grpc.ts";
-import { registrarFor, type ServiceRegistrar } from "./grpc_server.ts";
+import { serviceDefinition, type ServiceImpl } from "./grpc.ts";
+import { registrarFor, responseDelivered, type ServiceRegistrar } from "./grpc_server.ts";
 import { formatHandshakeLine, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
@@ -23,11 +23,15 @@ import { type Logger, pluginLogger } from "./logger.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
 import { encodeHandshakeCert } from "./pem.ts";
 import {
+  baseName,
   exitProcess,
   getEnv,
   onExit,
   onSignal,
+  removeEmptyDirSync,
   removePathSync,
+  unrefDelay,
+  watchParent,
   writeRealStderr,
   writeRealStdout,
 } from "./runtime.ts";
@@ -278,6 +282,49 @@ export const outputCapture: OutputCapture = new OutputCapture();
 
 /** How long a Shutdown waits for a reading host to take the plugin's captured output. */
 const STDIO_DRAIN_MS = 500;
+/** How long stopping waits for the host's open calls to end before the server cuts them. */
+const GRACEFUL_STOP_MS = 1000;
+/** How long a SIGTERM that arrives during a Shutdown waits for it to finish. */
+const SIGTERM_WAIT_MS = 5000;
+/** How long a plugin whose host died gives its own shutdown before it exits anyway. */
+const ORPHAN_STOP_MS = 1500;
+/** Socket directories that hosts make per plugin (plugwire's, go-plugin's `plugin-dir*`). */
+const HOST_SOCKET_DIR = /^(plugwire-|plugin-dir)/;
+
+/** The items of `source` until `signal` aborts. */
+async function* until<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  const aborted = new Promise<"aborted">((resolve) => {
+    if (signal.aborted) resolve("aborted");
+    signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next === "aborted" || next.done) return;
+      yield next.value;
+    }
+  } finally {
+    void iterator.return?.();
+  }
+}
+
+/** Resolves true when `work` settles within `ms`, false otherwise. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return await Promise.race([
+    work.then(() => true, () => true),
+    unrefDelay(ms).then(() => false),
+  ]);
+}
+
+/**
+ * Stops a grpc-js server gracefully (GOAWAY, then the open calls may finish) and cuts what is
+ * still open after `ms`.
+ */
+async function stopServer(server: grpc.Server, ms: number): Promise<void> {
+  const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  if (!(await settlesWithin(graceful, ms))) server.forceShutdown();
+}
 
 function pluginSets(options: ServeOptions): Map<number, PluginSet> {
   const sets = new Map<number, PluginSet>();
@@ -488,17 +535,20 @@ async function serveAfterCookie(
       });
     }
   }
+  // The host keeps its broker stream open for the plugin's life; stopping ends it from here,
+  // so that the server's graceful stop is not left waiting on it.
+  const endStreams = new AbortController();
   registrar.add(GRPCBroker, {
-    startStream: (requests) => broker.runStream(() => requests),
+    startStream: (requests) => until(broker.runStream(() => requests), endStreams.signal),
   });
-  registrar.add(GRPCController, {
-    shutdown() {
-      // Answer first, then stop. grpc-go's hard Stop often kills its own reply; a clean reply
-      // lets a host tell "shut down" from "crashed". The 100 ms let the reply leave before
-      // forceShutdown() tears the connection down: at 0 ms python-plugin hosts lost it about
-      // one time in eight and fell back to SIGTERM (grpclib fails open calls on GOAWAY).
-      setTimeout(() => void stop(), 100);
-      return {};
+  // Answer first, then stop once the host has read the answer: a clean reply lets a host tell
+  // "shut down" from "crashed", and grpclib (python-plugin's host) fails a call that is still
+  // in flight when the server's GOAWAY arrives. Raw grpc-js, because only the call object
+  // leads to the reply's HTTP/2 stream. Bounded, should the host never answer the PING.
+  registrar.addGrpcJs(serviceDefinition(GRPCController), {
+    shutdown: (call: object, reply: (err: null, response: object) => void) => {
+      reply(null, {});
+      void settlesWithin(responseDelivered(call), GRACEFUL_STOP_MS).then(() => stop());
     },
   });
   registrar.add(GRPCStdio, outputCapture.impl());
@@ -520,8 +570,10 @@ async function serveAfterCookie(
       health.setAll(HealthCheckResponse_ServingStatus.NOT_SERVING);
       // A host that reads the plugin's output gets all of it before the stream ends.
       await outputCapture.drained(STDIO_DRAIN_MS);
+      outputCapture.endStreams();
+      endStreams.abort();
       await broker.close();
-      server.forceShutdown();
+      await stopServer(server, GRACEFUL_STOP_MS);
       await bound.cleanup();
       for (const cleanup of cleanups.splice(0)) cleanup();
       try {
@@ -537,9 +589,31 @@ async function serveAfterCookie(
   // go-plugin plugins ignore SIGINT: a Ctrl-C in the host's terminal reaches the whole process
   // group, and the host decides when its plugins stop.
   cleanups.push(onSignal("SIGINT", () => log.trace("plugin received interrupt signal, ignoring")));
-  // SIGTERM ends the process as the default action would, but without leaving the socket.
-  cleanups.push(onSignal("SIGTERM", () => {
+  // SIGTERM ends the process as the default action would (status 143), but without leaving
+  // the socket. During or after a Shutdown it is the host making sure: the Shutdown finishes
+  // (bounded), onShutdown runs and the plugin exits 0. pyvider-rpcplugin's host sends SIGTERM
+  // 50 ms after Shutdown. This handler stays for the process's life once serving has begun.
+  undo.push(onSignal("SIGTERM", () => {
+    if (stopping) {
+      void settlesWithin(stopping, SIGTERM_WAIT_MS).then((done) => {
+        if (done) exitProcess(0);
+        void bound.cleanup().finally(() => exitProcess(143));
+      });
+      return;
+    }
     void bound.cleanup().finally(() => exitProcess(143));
+  }));
+  // A host that dies (SIGKILL, a crash, a Ctrl-C it does not handle) never sends Shutdown; its
+  // plugin is reparented. go-plugin's plugins then live on (go-plugin #10, #291); this one
+  // stops (bounded), removes its socket and the host's socket directory if empty, and exits.
+  cleanups.push(watchParent(() => {
+    void settlesWithin(stop(), ORPHAN_STOP_MS).then(() => {
+      if (bound.network === "unix") {
+        removePathSync(bound.address);
+        if (socketDir && HOST_SOCKET_DIR.test(baseName(socketDir))) removeEmptyDirSync(socketDir);
+      }
+      exitProcess(0);
+    });
   }));
 
   const multiplexEnv = getEnv("PLUGIN_MULTIPLEX_GRPC");

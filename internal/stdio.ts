@@ -77,9 +77,14 @@ export class OutputCapture {
     this.#restore = undefined;
     this.#stopExitHook?.();
     this.#stopExitHook = undefined;
+    this.endStreams();
+    this.flushUnread();
+  }
+
+  /** Ends the host's stream (it completes with OK); capture goes on until {@link stop}. */
+  endStreams(): void {
     this.#ended = true;
     this.#wake?.();
-    this.flushUnread();
   }
 
   /** Whether capture is on. */
