@@ -468,6 +468,18 @@ async function serveAfterCookie(
         "or drop the provider",
     );
   }
+  if (hostCert) {
+    // go-plugin logs this and serves anyway, a socket no host can use; refuse the start.
+    const { parseClientCertPem } = await import("./client_cert.ts");
+    try {
+      parseClientCertPem(hostCert);
+    } catch (err) {
+      log.error("client cert provided but failed to parse", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      throw err;
+    }
+  }
   if (options.tls) {
     tls = await options.tls();
   } else if (hostCert) {

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { RpcError, startPlugin, Status } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
+import { generateCertificate } from "../internal/mtls.ts";
+import { derToPem } from "../internal/pem.ts";
 import { type Ended, runToEnd, startByHand } from "./_by_hand.ts";
 import {
   eventually,
@@ -385,6 +387,49 @@ for (
     Deno.removeSync(dir);
   });
 }
+
+Deno.test("PLUGIN_CLIENT_CERT that does not parse: logged as go-plugin does, start refused", async () => {
+  const { certPem, der } = await generateCertificate();
+  const body = (bytes: Uint8Array) => derToPem(bytes).split("\n").slice(1, -2).join("\n");
+  const withTrailingBytes = new Uint8Array([...der, 0x00, 0x01]);
+  const notACertificate = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x05]); // SEQUENCE { INTEGER 5 }
+  const cases: Record<string, string> = {
+    "garbage": "garbage",
+    "a BEGIN line only": "-----BEGIN CERTIFICATE-----\n",
+    "not base64": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    "a valid certificate followed by junk": certPem + "junk\n",
+    "junk, then a valid certificate": "junk\n" + certPem,
+    "DER with trailing bytes": derToPem(withTrailingBytes),
+    "DER that is not a certificate": derToPem(notACertificate),
+    "a truncated certificate": `-----BEGIN CERTIFICATE-----\n${
+      body(der).slice(0, 64)
+    }\n-----END CERTIFICATE-----\n`,
+  };
+  for (const [what, cert] of Object.entries(cases)) {
+    const dir = freshDir();
+    const { status, stdout, stderr } = await runToEnd({
+      ...COOKIE,
+      HELPER_MODE: "serve",
+      PLUGIN_PROTOCOL_VERSIONS: "1",
+      PLUGIN_UNIX_SOCKET_DIR: dir,
+      PLUGIN_CLIENT_CERT: cert,
+    });
+    assert.deepEqual(status, { code: 1, signal: null }, what);
+    assert.equal(stdout, "", `${what}: a handshake was printed`);
+    const logged = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    assert.ok(
+      logged.some((r) => r["@message"] === "client cert provided but failed to parse"),
+      `${what}: ${stderr}`,
+    );
+    assert.match(
+      stderr,
+      /^plugwire: cannot serve this plugin: client cert provided but failed to parse: .+ \(bad-certificate\)$/m,
+      what,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], [], `${what}: a socket was left`);
+    Deno.removeSync(dir);
+  }
+});
 
 /** The groups to try: the user's own (`id -gn`), and another one this process may use. */
 async function socketGroups(): Promise<Array<{ group: string; gid: number }>> {
