@@ -62,8 +62,16 @@ export { PluginError, RpcError, Status } from "./internal/errors.ts";
  *
  * @example
  * ```ts
- * import { logger } from "@plugwire/plugwire/plugin";
- * logger.named("store").debug("opened", { path: "/tmp/kv.db" });
+ * import { logger, pluginLogger } from "@plugwire/plugwire/plugin";
+ * import assert from "node:assert/strict";
+ *
+ * logger.named("store").debug("opened", { path: "/tmp/kv.db" }); // an hclog line on stderr
+ *
+ * // The same lines, written somewhere a test can read them:
+ * const lines: string[] = [];
+ * pluginLogger("store", { write: (line) => void lines.push(line) }).info("opened");
+ * assert.equal(JSON.parse(lines[0])["@module"], "store");
+ * assert.equal(JSON.parse(lines[0])["@message"], "opened");
  * ```
  */
 export const logger: Logger = pluginLogger();

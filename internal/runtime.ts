@@ -313,11 +313,6 @@ export function exitProcess(code: number): never {
   process.exit(code);
 }
 
-/** This process's pid. */
-export function ownPid(): number {
-  return process.pid;
-}
-
 /** Whether this runtime is Deno (for diagnostics only). */
 export const runtimeName: string = deno ? `deno ${deno.version.deno}` : `node ${process.version}`;
 

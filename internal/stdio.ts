@@ -87,16 +87,6 @@ export class OutputCapture {
     this.#wake?.();
   }
 
-  /** Whether capture is on. */
-  get active(): boolean {
-    return this.#restore !== undefined;
-  }
-
-  /** Bytes captured and not yet read by a host. */
-  get unread(): number {
-    return this.#buffered;
-  }
-
   /**
    * Resolves once a reading host has taken everything captured so far, at once when no host
    * reads, and after `timeoutMs` at the latest (true when everything was taken).

@@ -128,8 +128,10 @@ for (const v of VARIANTS.filter((v) => v.network === "unix")) {
 
 // Regression: plugwire's GRPCController.Shutdown reply used to be lost about 1 run in 8 on
 // python-plugin hosts: the server was torn down 0 ms after answering, and grpclib fails open
-// calls on GOAWAY, so pyplugin SIGTERMed the exiting plugin. internal/server.ts now waits
-// 100 ms before stopping; these runs check the reply always arrives.
+// calls on GOAWAY, so pyplugin SIGTERMed the exiting plugin. internal/server.ts now stops only
+// after the reply's stream closed and a PING on its connection came back (no fixed wait);
+// stopping as soon as the stream closed lost the reply in 13 of 30 runs (plain) and 30 of 30
+// (mTLS TCP). These runs check the reply always arrives.
 for (const v of [VARIANTS[0], VARIANTS[3]]) {
   interopTest({
     host: "python-plugin",
