@@ -26,6 +26,8 @@ export interface Peers {
   PY_GREETER_PLUGIN: string;
   PY_HOST_KV: string;
   PY_KV_STUBS: string;
+  PYVIDER_PYTHON: string;
+  PYVIDER_HOST: string;
   RPCPLUGIN_COUNT_SERVER?: string;
   RPCPLUGIN_COUNT_CLIENT?: string;
 }
@@ -59,6 +61,8 @@ const REQUIRED: readonly (keyof Peers)[] = [
   "PY_GREETER_PLUGIN",
   "PY_HOST_KV",
   "PY_KV_STUBS",
+  "PYVIDER_PYTHON",
+  "PYVIDER_HOST",
 ];
 
 /**

@@ -31,11 +31,11 @@ function pyhost(c: Case, v: Variant, args: string[], plugin: string[], env = {})
 }
 
 /**
- * The plugwire bug this file tolerates (and pins down in an ignored test below): plugwire's
- * Shutdown handler stops the server one macrotask after returning, often before the reply
- * frames are written. grpclib fails every open call on the GOAWAY that comes first (or on the
- * connection loss, or on frames after it), so pyplugin counts the Shutdown as failed, skips its graceful wait and SIGTERMs the plugin,
- * which is exiting anyway.
+ * How a lost Shutdown reply shows in pyplugin's kill log. grpclib fails every open call on a
+ * GOAWAY (or a connection loss) that arrives before the call finished, so pyplugin then counts
+ * the Shutdown as failed, skips its graceful wait and SIGTERMs the plugin. plugwire once stopped
+ * its server one macrotask after answering and lost the reply that way; it now stops only once
+ * the host has read the reply (see the 30-run test below), and these tests fail if it is lost.
  */
 const LOST_SHUTDOWN_REPLY =
   /^controller\.Shutdown failed: (Received GOAWAY frame|Connection lost|Protocol error)/;
