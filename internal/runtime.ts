@@ -491,11 +491,12 @@ export function onProcessEnd(fn: () => void): () => void {
     removeEventListener?: (event: string, fn: () => void) => void;
   };
   for (const event of events) target.addEventListener?.(event, once);
-  if (!deno) process.on("uncaughtException", once);
+  // Node: a monitor, which (unlike an uncaughtException listener) leaves the crash as it is.
+  if (!deno) process.on("uncaughtExceptionMonitor", once);
   return () => {
     process.off("exit", once);
     for (const event of events) target.removeEventListener?.(event, once);
-    if (!deno) process.off("uncaughtException", once);
+    if (!deno) process.off("uncaughtExceptionMonitor", once);
   };
 }
 
