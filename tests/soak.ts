@@ -23,6 +23,13 @@ const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
+/** Memory after a full GC (the task runs with --expose-gc), so garbage is not counted. */
+function memory(): { rss: number; heap: number } {
+  (globalThis as { gc?: () => void }).gc?.();
+  const { rss, heapUsed } = Deno.memoryUsage();
+  return { rss, heap: heapUsed };
+}
+
 function openFds(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;
 }
@@ -109,13 +116,15 @@ await cycle(-2);
 await cycle(-1);
 await settle();
 const before = census();
-const rssBefore = Deno.memoryUsage().rss;
+const memBefore = memory();
 
 const c = await cycles();
 const l = await load();
 await settle();
 const after = census();
-const rssAfter = Deno.memoryUsage().rss;
+const memAfter = memory();
+const rssBefore = memBefore.rss;
+const rssAfter = memAfter.rss;
 
 const leftover = {
   processes: after.processes,
@@ -135,6 +144,7 @@ const report = {
   loadFailures: l.failures.length,
   leftover,
   hostRssMiB: { before: Number(mib(rssBefore)), after: Number(mib(rssAfter)) },
+  hostHeapMiB: { before: Number(mib(memBefore.heap)), after: Number(mib(memAfter.heap)) },
 };
 console.log(JSON.stringify(report, null, 1));
 for (const failure of [...c.failures, ...l.failures].slice(0, 10)) console.error(failure);
@@ -145,7 +155,7 @@ console.log(
     `${leftover.processes}, sockets ${leftover.sockets}, temp dirs ${leftover.tempDirs}, host fds ` +
     `${leftover.fds}; host RSS ${mib(rssBefore)} -> ${mib(rssAfter)} MiB (+${
       mib(rssAfter - rssBefore)
-    })`,
+    }), heap ${mib(memBefore.heap)} -> ${mib(memAfter.heap)} MiB`,
 );
 try {
   Deno.removeSync(testRoot(), { recursive: true });
