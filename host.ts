@@ -47,6 +47,7 @@ export type { Network } from "./internal/handshake.ts";
 export type { LogLevel, LogRecord } from "./internal/hclog.ts";
 export type { LogSink, PluginLogRecord } from "./internal/logger.ts";
 export { consoleLogSink } from "./internal/logger.ts";
+export { parseReattachConfig } from "./internal/reattach.ts";
 export type { ExitStatus } from "./internal/runtime.ts";
 export type { HandshakeConfig } from "./internal/server.ts";
 export type { StdioSink } from "./internal/stdio.ts";

@@ -8,7 +8,13 @@
  *
  * @example
  * ```ts
- * import { serve, startPlugin } from "@plugwire/plugwire";
+ * import { PluginError, serve, startPlugin } from "@plugwire/plugwire";
+ * import assert from "node:assert/strict";
+ *
+ * // One import for both sides; importing it changes nothing in this process.
+ * assert.equal(typeof serve, "function");
+ * assert.equal(typeof startPlugin, "function");
+ * assert.equal(new PluginError("closed", "gone").code, "closed");
  * ```
  *
  * @module

@@ -2,11 +2,14 @@
  * Write a plugin: {@link serve} a set of gRPC services so that any go-plugin host (Go,
  * plugwire, python-plugin) can start it and call it.
  *
- * When a host starts this process, loading this module captures what the plugin writes to
- * stdout and stderr (`console.*`, `Deno.stdout`, `process.stdout`, …): stdout carries the
- * handshake line, so nothing else may reach it first. The captured output is streamed to the
- * host over go-plugin's GRPCStdio service, in order. Log with {@link logger}: its hclog JSON
- * lines go straight to stderr, where the host turns them into structured records.
+ * Once {@link serve} has checked the magic cookie, it captures what the plugin writes to stdout
+ * and stderr (`console.*` with every method, `Deno.stdout`, `process.stdout`, …): stdout
+ * carries the handshake line, so nothing else may reach it first. The captured output is
+ * streamed to the host over go-plugin's GRPCStdio service, in order; what the host has not read
+ * when the plugin stops or exits is written to the real stderr. Importing this module changes
+ * nothing; as with go-plugin, print nothing to stdout before `serve()`. Log with
+ * {@link logger}: its hclog JSON lines go straight to stderr, where the host turns them into
+ * structured records.
  *
  * @example A KV plugin
  * ```ts ignore
@@ -33,13 +36,7 @@
  */
 
 import { type Logger, pluginLogger } from "./internal/logger.ts";
-import {
-  launchedByHost,
-  outputCapture,
-  type ServeOptions,
-  type ServingPlugin,
-  startServing,
-} from "./internal/server.ts";
+import { type ServeOptions, type ServingPlugin, startServing } from "./internal/server.ts";
 
 export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
 export type { CallContext, MethodImpl, ServiceImpl } from "./internal/grpc.ts";
@@ -59,16 +56,22 @@ export { grpcPlugin } from "./internal/server.ts";
 export type { TlsConfig } from "./internal/tls.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
 
-if (launchedByHost()) outputCapture.start();
-
 /**
  * The plugin's logger: hclog JSON lines on stderr, which a go-plugin host shows as structured
  * logs from this plugin. Level: `PLUGWIRE_LOG_LEVEL`, else `trace` (the host filters).
  *
  * @example
  * ```ts
- * import { logger } from "@plugwire/plugwire/plugin";
- * logger.named("store").debug("opened", { path: "/tmp/kv.db" });
+ * import { logger, pluginLogger } from "@plugwire/plugwire/plugin";
+ * import assert from "node:assert/strict";
+ *
+ * logger.named("store").debug("opened", { path: "/tmp/kv.db" }); // an hclog line on stderr
+ *
+ * // The same lines, written somewhere a test can read them:
+ * const lines: string[] = [];
+ * pluginLogger("store", { write: (line) => void lines.push(line) }).info("opened");
+ * assert.equal(JSON.parse(lines[0])["@module"], "store");
+ * assert.equal(JSON.parse(lines[0])["@message"], "opened");
  * ```
  */
 export const logger: Logger = pluginLogger();
@@ -82,6 +85,13 @@ export const logger: Logger = pluginLogger();
  * TCP on 127.0.0.1), with mutual TLS when the host asks for AutoMTLS, serves the health,
  * controller, broker and stdio services beside the plugins' own, and prints the handshake line.
  * SIGINT is ignored, as go-plugin plugins do: the host decides when its plugins stop.
+ *
+ * On the host's Shutdown call the reply is delivered first, then the server stops gracefully
+ * (bounded), then `onShutdown` runs. A SIGTERM that arrives meanwhile waits for that (up to
+ * 5 s) and the process exits 0; a SIGTERM before any Shutdown removes the socket and exits
+ * 143. When the host process dies without a Shutdown (SIGKILL, a crash), the plugin notices
+ * within a second (its parent process changes), stops, removes its socket and the socket
+ * directory its host made, and exits.
  *
  * @param options The handshake, the plugins and how to serve them.
  * @returns Resolves after the host's Shutdown call, once everything is closed.

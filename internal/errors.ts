@@ -98,11 +98,11 @@ export interface PluginErrorOptions {
  * @example Telling a version mismatch from other failures
  * ```ts
  * import { PluginError } from "@plugwire/plugwire";
+ * import assert from "node:assert/strict";
  *
- * const err = new PluginError("incompatible-app-version", "incompatible API version with plugin");
- * if (err instanceof PluginError && err.code === "incompatible-app-version") {
- *   console.assert(err.name === "PluginError");
- * }
+ * const err: unknown = new PluginError("incompatible-app-version", "incompatible API version");
+ * assert.ok(err instanceof PluginError && err.code === "incompatible-app-version");
+ * assert.equal(err.name, "PluginError");
  * ```
  */
 export class PluginError extends Error {
@@ -138,7 +138,9 @@ export class PluginError extends Error {
  * @example
  * ```ts
  * import { Status } from "@plugwire/plugwire";
- * console.assert(Status.UNAVAILABLE === 14);
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(Status.UNAVAILABLE, 14);
  * ```
  */
 export const Status = {
@@ -190,9 +192,11 @@ const statusNames: Record<number, string> = Object.fromEntries(
  * @example Rejecting a request from a plugin method
  * ```ts
  * import { RpcError, Status } from "@plugwire/plugwire";
+ * import assert from "node:assert/strict";
  *
  * const err = new RpcError(Status.NOT_FOUND, "no such key: a");
- * console.assert(err.message === "NOT_FOUND: no such key: a");
+ * assert.equal(err.message, "NOT_FOUND: no such key: a");
+ * assert.equal(err.code, Status.NOT_FOUND);
  * ```
  */
 export class RpcError extends Error {

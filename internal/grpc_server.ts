@@ -282,3 +282,41 @@ export function registrarFor<B>(
     },
   };
 }
+
+/**
+ * Resolves once the peer has read the response of a grpc-js server call: its HTTP/2 stream
+ * closed (nghttp2 reports that after the last frame was written), then a PING on the same
+ * connection came back. A peer acknowledges a PING only after it has processed every frame
+ * before it, so a GOAWAY sent after this cannot overtake the response in the peer's event
+ * handling; grpclib (python-plugin's host) fails every call still in flight when GOAWAY
+ * arrives, even one whose response it has already received. grpc-js does not expose the
+ * stream, so this follows its call objects (`call.call`, then `nextCall` through
+ * interceptors) to the one holding it; when that chain is not there, it resolves at once.
+ */
+export async function responseDelivered(call: object): Promise<void> {
+  type Stream = {
+    closed?: boolean;
+    session?: { ping?(callback: (err: Error | null) => void): boolean };
+    once(event: "close", fn: () => void): void;
+  };
+  let link = (call as { call?: unknown }).call as
+    | { stream?: Stream; nextCall?: unknown }
+    | undefined;
+  for (let depth = 0; link && depth < 8; depth++) {
+    const stream = link.stream;
+    if (stream && typeof stream.once === "function") {
+      // The stream lets go of its session when it closes: hold on to it first.
+      const session = stream.session;
+      if (!stream.closed) await new Promise<void>((resolve) => stream.once("close", resolve));
+      await new Promise<void>((resolve) => {
+        try {
+          if (!session?.ping?.(() => resolve())) resolve();
+        } catch {
+          resolve(); // The session is already closing: nothing more to wait for.
+        }
+      });
+      return;
+    }
+    link = link.nextCall as typeof link;
+  }
+}

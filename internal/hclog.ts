@@ -15,8 +15,11 @@
  * ```ts
  * import { consoleLogSink, type LogLevel } from "@plugwire/plugwire/host";
  *
+ * import assert from "node:assert/strict";
+ *
  * const level: LogLevel = "debug";
  * const logger = consoleLogSink(level); // startPlugin({ ..., logger })
+ * assert.equal(typeof logger, "function");
  * ```
  */
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error";
@@ -67,7 +70,11 @@ const LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error"];
  * @example
  * ```ts
  * import { levelRank } from "./hclog.ts";
- * if (levelRank("warn") >= levelRank("info")) console.log("shown at info");
+ * import assert from "node:assert/strict";
+ *
+ * const shownAtInfo = (level: "trace" | "warn") => levelRank(level) >= levelRank("info");
+ * assert.equal(shownAtInfo("warn"), true);
+ * assert.equal(shownAtInfo("trace"), false);
  * ```
  */
 export function levelRank(level: LogLevel): number {
@@ -83,7 +90,10 @@ export function levelRank(level: LogLevel): number {
  * @example
  * ```ts
  * import { formatHclogTimestamp } from "./hclog.ts";
- * formatHclogTimestamp(new Date("2026-01-02T15:04:05.123Z"), 456); // "2026-01-02T15:04:05.123456Z"
+ * import assert from "node:assert/strict";
+ *
+ * const stamp = formatHclogTimestamp(new Date("2026-01-02T15:04:05.123Z"), 456);
+ * assert.equal(stamp, "2026-01-02T15:04:05.123456Z");
  * ```
  */
 export function formatHclogTimestamp(date: Date, micros = 0): string {
@@ -115,9 +125,12 @@ const RESERVED = new Set(["@level", "@message", "@module", "@timestamp"]);
  * @example
  * ```ts
  * import { formatHclogLine } from "./hclog.ts";
+ * import assert from "node:assert/strict";
+ *
  * const line = formatHclogLine("info", "started", { port: 1234 }, "plugin.kv");
  * // {"@level":"info","@message":"started","@module":"plugin.kv","@timestamp":"…","port":1234}\n
- * console.assert(line.startsWith('{"@level":"info","@message":"started"'));
+ * assert.ok(line.startsWith('{"@level":"info","@message":"started","@module":"plugin.kv"'));
+ * assert.ok(line.endsWith('"port":1234}\n'));
  * ```
  */
 export function formatHclogLine(
@@ -247,11 +260,13 @@ const PREFIXES: readonly [string, LogLevel][] = [
  * @example
  * ```ts
  * import { StderrLineParser } from "./hclog.ts";
+ * import assert from "node:assert/strict";
+ *
  * const parser = new StderrLineParser();
- * parser.parse("[WARN] disk almost full").level; // "warn"
- * parser.parse(`{"@level":"info","@message":"hi","port":1}`).fields; // { port: 1 }
- * parser.parse("panic: boom").level; // "error"
- * parser.parse("main.main()").level; // "error" (stack trace)
+ * assert.equal(parser.parse("[WARN] disk almost full").level, "warn");
+ * assert.deepEqual(parser.parse(`{"@level":"info","@message":"hi","port":1}`).fields, { port: 1 });
+ * assert.equal(parser.parse("panic: boom").level, "error");
+ * assert.equal(parser.parse("main.main()").level, "error"); // the stack trace
  * ```
  */
 export class StderrLineParser {
@@ -263,9 +278,11 @@ export class StderrLineParser {
    * @example
    * ```ts
    * import { StderrLineParser } from "./hclog.ts";
+   * import assert from "node:assert/strict";
+   *
    * const record = new StderrLineParser().parse("12345\r\n");
-   * record.level; // "debug"
-   * record.raw; // "12345"
+   * assert.equal(record.level, "debug");
+   * assert.equal(record.raw, "12345");
    * ```
    */
   parse(line: string): LogRecord {

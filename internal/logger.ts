@@ -151,12 +151,20 @@ export interface PluginLogRecord extends LogRecord {
  * @example Silencing one noisy module of a plugin
  * ```ts
  * import { consoleLogSink, type LogSink } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
  *
  * const show = consoleLogSink("debug");
  * const logger: LogSink = (record) => {
  *   if (record.module !== "cache") show(record);
  * };
- * // startPlugin({ ..., logger }); here, a record the filter drops:
+ * // startPlugin({ ..., logger }); here, checked with records of our own:
+ * const seen: string[] = [];
+ * const recording: LogSink = (record) => {
+ *   if (record.module !== "cache") seen.push(record.message);
+ * };
+ * recording({ plugin: "kv", module: "cache", level: "debug", message: "hit", fields: {}, raw: "" });
+ * recording({ plugin: "kv", module: "store", level: "debug", message: "put", fields: {}, raw: "" });
+ * assert.deepEqual(seen, ["put"]);
  * logger({ plugin: "kv", module: "cache", level: "debug", message: "hit", fields: {}, raw: "" });
  * ```
  */

@@ -21,8 +21,12 @@ export interface ParsedVersions {
  * go-plugin: `"1, 2"` offers 1 and skips `" 2"`.
  *
  * @example
- * ```ts ignore
- * parseProtocolVersions("3,x,2"); // { versions: [3, 2], invalid: ["x"] }
+ * ```ts
+ * import { parseProtocolVersions } from "./negotiate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseProtocolVersions("3,x,2"), { versions: [3, 2], invalid: ["x"] });
+ * assert.deepEqual(parseProtocolVersions("1, 2"), { versions: [1], invalid: [" 2"] });
  * ```
  */
 export function parseProtocolVersions(value: string | undefined): ParsedVersions {
@@ -41,9 +45,12 @@ export function parseProtocolVersions(value: string | undefined): ParsedVersions
  * offers, else the plugin's lowest.
  *
  * @example
- * ```ts ignore
- * negotiateVersion([2, 3], [1, 3]); // 3
- * negotiateVersion([2, 3], [7]);    // 2 (the host then fails the handshake)
+ * ```ts
+ * import { negotiateVersion } from "./negotiate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(negotiateVersion([2, 3], [1, 3]), 3);
+ * assert.equal(negotiateVersion([2, 3], [7]), 2); // the host then fails the handshake
  * ```
  */
 export function negotiateVersion(

@@ -19,7 +19,8 @@ import * as path from "node:path";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { setImmediate } from "node:timers";
-import { formatWithOptions } from "node:util";
+import { Console } from "node:console";
+import { Writable } from "node:stream";
 
 // deno-lint-ignore no-explicit-any
 const deno: any = (globalThis as any).Deno;
@@ -354,11 +355,6 @@ export function exitProcess(code: number): never {
   process.exit(code);
 }
 
-/** This process's pid. */
-export function ownPid(): number {
-  return process.pid;
-}
-
 /** Whether this runtime is Deno (for diagnostics only). */
 export const runtimeName: string = deno ? `deno ${deno.version.deno}` : `node ${process.version}`;
 
@@ -387,6 +383,28 @@ export function writeRealStdout(data: string | Uint8Array): void {
 export function writeRealStderr(data: string | Uint8Array): void {
   realStderrWrite(typeof data === "string" ? encoder.encode(data) : data);
 }
+
+/** The console methods that print something; {@link captureOutput} redirects each of them. */
+const CONSOLE_METHODS = [
+  "log",
+  "info",
+  "debug",
+  "dir",
+  "dirxml",
+  "table",
+  "trace",
+  "warn",
+  "error",
+  "assert",
+  "count",
+  "countReset",
+  "time",
+  "timeLog",
+  "timeEnd",
+  "group",
+  "groupCollapsed",
+  "groupEnd",
+] as const;
 
 /** Where captured output goes. */
 export type OutputSink = (channel: "stdout" | "stderr", bytes: Uint8Array) => void;
@@ -442,24 +460,27 @@ export function captureOutput(sink: OutputSink): () => void {
     }
   }
 
-  // console.* formats like the runtime does, then goes to the sink; Deno's console writes
-  // to the fds natively, so patching the streams alone would not catch it.
-  const format = (args: unknown[]): string => formatWithOptions({ colors: false }, ...args);
-  const toStdout = ["log", "info", "debug", "trace", "dir", "table"] as const;
-  const toStderr = ["error", "warn"] as const;
-  for (const name of toStdout) {
-    patch(
-      console,
-      name,
-      (...args: unknown[]) => sink("stdout", encoder.encode(format(args) + "\n")),
-    );
-  }
-  for (const name of toStderr) {
-    patch(
-      console,
-      name,
-      (...args: unknown[]) => sink("stderr", encoder.encode(format(args) + "\n")),
-    );
+  // Every console method (count, time, group, table, trace, assert, …) goes through one
+  // node:console Console writing to the sink, so each formats, indents and picks its stream as
+  // the runtime's own would. Deno's console writes to the fds natively, so patching the streams
+  // alone would not catch it.
+  const sinkStream = (channel: "stdout" | "stderr") =>
+    new Writable({
+      decodeStrings: false,
+      write(chunk: unknown, encoding: unknown, done: () => void) {
+        sink(channel, toBytes(chunk, encoding));
+        done();
+      },
+    });
+  const captured = new Console({
+    stdout: sinkStream("stdout"),
+    stderr: sinkStream("stderr"),
+    colorMode: false,
+  }) as unknown as Record<string, unknown>;
+  const globalConsole = console as unknown as Record<string, unknown>;
+  for (const name of CONSOLE_METHODS) {
+    const method = captured[name];
+    if (typeof method === "function") patch(globalConsole, name, method.bind(captured));
   }
   return () => {
     for (const restore of restores.reverse()) restore();
@@ -490,4 +511,69 @@ export function probeAddress(
     socket.once("connect", () => done(true));
     socket.once("error", () => done(false));
   });
+}
+
+/**
+ * Runs `fn` synchronously once when the process ends in any way short of a signal: the event
+ * loop running dry, `Deno.exit()`, `process.exit()`, an uncaught error or an unhandled
+ * rejection (Deno fires `unload`, `error` and `unhandledrejection` for some of these, never
+ * `process.on("exit")`). Returns a function that stops listening.
+ */
+export function onProcessEnd(fn: () => void): () => void {
+  let ran = false;
+  const once = () => {
+    if (ran) return;
+    ran = true;
+    fn();
+  };
+  process.on("exit", once);
+  const events = ["unload", "error", "unhandledrejection"];
+  const target = globalThis as unknown as {
+    addEventListener?: (event: string, fn: () => void) => void;
+    removeEventListener?: (event: string, fn: () => void) => void;
+  };
+  for (const event of events) target.addEventListener?.(event, once);
+  // Node: a monitor, which (unlike an uncaughtException listener) leaves the crash as it is.
+  if (!deno) process.on("uncaughtExceptionMonitor", once);
+  return () => {
+    process.off("exit", once);
+    for (const event of events) target.removeEventListener?.(event, once);
+    if (!deno) process.off("uncaughtExceptionMonitor", once);
+  };
+}
+
+/**
+ * Calls `onGone` once when this process's parent is no longer the one it had when called
+ * (the parent died and the process was reparented), checking every `intervalMs`. The check
+ * does not keep the process alive. Returns a function that stops watching.
+ */
+export function watchParent(onGone: () => void, intervalMs = 250): () => void {
+  const original = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === original) return;
+    clearInterval(timer);
+    onGone();
+  }, intervalMs);
+  unrefTimer(timer);
+  return () => clearInterval(timer);
+}
+
+/** Lets the process exit while `timer` is pending (Deno's timers are numbers, Node's objects). */
+function unrefTimer(timer: unknown): void {
+  if (typeof timer === "number") deno?.unrefTimer?.(timer);
+  else (timer as { unref?: () => void }).unref?.();
+}
+
+/** A timeout that does not keep the process alive; resolves after `ms`. */
+export function unrefDelay(ms: number): Promise<void> {
+  return new Promise((resolve) => unrefTimer(setTimeout(resolve, ms)));
+}
+
+/** Removes a directory if it is empty; anything else (missing, not empty) is left alone. */
+export function removeEmptyDirSync(p: string): void {
+  try {
+    fs.rmdirSync(p);
+  } catch {
+    // Not empty, or already gone: either way not ours to force.
+  }
 }

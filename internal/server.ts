@@ -13,8 +13,8 @@ import { GRPCStdio } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { GrpcBroker } from "./broker.ts";
 import { PluginError } from "./errors.ts";
-import { messageSizeOptions, type ServiceImpl } from "./grpc.ts";
-import { registrarFor, type ServiceRegistrar } from "./grpc_server.ts";
+import { messageSizeOptions, serviceDefinition, type ServiceImpl } from "./grpc.ts";
+import { registrarFor, responseDelivered, type ServiceRegistrar } from "./grpc_server.ts";
 import { formatHandshakeLine, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
@@ -23,11 +23,15 @@ import { type Logger, pluginLogger } from "./logger.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
 import { encodeHandshakeCert } from "./pem.ts";
 import {
+  baseName,
   exitProcess,
   getEnv,
   onExit,
   onSignal,
+  removeEmptyDirSync,
   removePathSync,
+  unrefDelay,
+  watchParent,
   writeRealStderr,
   writeRealStdout,
 } from "./runtime.ts";
@@ -210,9 +214,10 @@ export interface ServeOptions {
    */
   network?: Network;
   /**
-   * Supplies this plugin's TLS configuration (go-plugin's `TLSProvider`). It wins over
-   * AutoMTLS: the handshake then carries no certificate and the host must be configured with
-   * matching TLS options.
+   * Supplies this plugin's TLS configuration (go-plugin's `TLSProvider`). The handshake then
+   * carries no certificate and the host must be configured with matching TLS options. A host
+   * that asks for AutoMTLS (`PLUGIN_CLIENT_CERT`) could not use it: serve() refuses to start
+   * (`misconfigured`) rather than letting the provider win silently, as go-plugin does.
    */
   tls?: () => TlsConfig | Promise<TlsConfig>;
   /** grpc-js server options, e.g. message size limits. */
@@ -274,13 +279,57 @@ const MISCONFIGURED_MESSAGE =
   "key or value was set. Please notify the plugin author and report\n" +
   "this as a bug.\n";
 
-/** The process-wide output capture; started by plugin.ts when a host launched us. */
+/**
+ * The process-wide output capture. serve() starts it once the magic cookie matches: a matching
+ * cookie proves a host started the process (some hosts set nothing else), and a process that
+ * only imports plugwire keeps its own stdout and stderr.
+ */
 export const outputCapture: OutputCapture = new OutputCapture();
 
-/** True when the environment looks like a host started this process. */
-export function launchedByHost(): boolean {
-  return getEnv("PLUGIN_PROTOCOL_VERSIONS") !== undefined ||
-    getEnv("PLUGIN_MIN_PORT") !== undefined;
+/** How long a Shutdown waits for a reading host to take the plugin's captured output. */
+const STDIO_DRAIN_MS = 500;
+/** How long stopping waits for the host's open calls to end before the server cuts them. */
+const GRACEFUL_STOP_MS = 1000;
+/** How long a SIGTERM that arrives during a Shutdown waits for it to finish. */
+const SIGTERM_WAIT_MS = 5000;
+/** How long a plugin whose host died gives its own shutdown before it exits anyway. */
+const ORPHAN_STOP_MS = 1500;
+/** Socket directories that hosts make per plugin (plugwire's, go-plugin's `plugin-dir*`). */
+const HOST_SOCKET_DIR = /^(plugwire-|plugin-dir)/;
+
+/** The items of `source` until `signal` aborts. */
+async function* until<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  const aborted = new Promise<"aborted">((resolve) => {
+    if (signal.aborted) resolve("aborted");
+    signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next === "aborted" || next.done) return;
+      yield next.value;
+    }
+  } finally {
+    void iterator.return?.();
+  }
+}
+
+/** Resolves true when `work` settles within `ms`, false otherwise. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return await Promise.race([
+    work.then(() => true, () => true),
+    unrefDelay(ms).then(() => false),
+  ]);
+}
+
+/**
+ * Stops a grpc-js server gracefully (GOAWAY, then the open calls may finish) and cuts what is
+ * still open after `ms`.
+ */
+async function stopServer(server: grpc.Server, ms: number): Promise<void> {
+  const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  if (!(await settlesWithin(graceful, ms))) server.forceShutdown();
 }
 
 function pluginSets(options: ServeOptions): Map<number, PluginSet> {
@@ -290,9 +339,51 @@ function pluginSets(options: ServeOptions): Map<number, PluginSet> {
   }
   if (options.plugins) sets.set(options.handshake.protocolVersion, options.plugins);
   if (sets.size === 0) {
-    throw new TypeError("Cannot serve: give `plugins` or `versionedPlugins`");
+    throw new PluginError("misconfigured", "Cannot serve: give `plugins` or `versionedPlugins`");
   }
   return sets;
+}
+
+const isVersion = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+
+/** Throws a {@link PluginError} (`misconfigured`) for options serve() cannot work with. */
+function validateServeOptions(options: ServeOptions): void {
+  const bad = (what: string) => {
+    throw new PluginError("misconfigured", `Cannot serve: ${what}`);
+  };
+  if (!isVersion(options.handshake.protocolVersion)) {
+    bad(
+      `handshake.protocolVersion must be a whole number, not ${options.handshake.protocolVersion}`,
+    );
+  }
+  if (options.network !== undefined && options.network !== "unix" && options.network !== "tcp") {
+    bad(`network must be "unix" or "tcp", not ${JSON.stringify(options.network)}`);
+  }
+  for (const key of ["tls", "onShutdown"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "function") {
+      bad(`${key} must be a function`);
+    }
+  }
+  const sets: Array<[string, unknown]> = options.plugins ? [["plugins", options.plugins]] : [];
+  for (const [version, set] of Object.entries(options.versionedPlugins ?? {})) {
+    if (!/^\d+$/.test(version)) bad(`versionedPlugins has a key that is not a version: ${version}`);
+    sets.push([`versionedPlugins[${version}]`, set]);
+  }
+  for (const [where, set] of sets) {
+    if (typeof set !== "object" || set === null) bad(`${where} must be an object of plugins`);
+    for (const [name, plugin] of Object.entries(set as object)) {
+      if (typeof (plugin as GrpcPlugin | undefined)?.register !== "function") {
+        bad(`${where}.${name} is not a plugin (give grpcPlugin(service, impl))`);
+      }
+    }
+  }
+}
+
+/** One line for stderr: what went wrong, in words a host can show as they are. */
+function describeFailure(err: unknown): string {
+  if (err instanceof PluginError) return `${err.message} (${err.code})`;
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
 }
 
 function envPort(name: string): number {
@@ -308,6 +399,11 @@ function envPort(name: string): number {
 /**
  * Starts serving. Exits the process (status 1) when the cookie is missing or wrong, as
  * go-plugin does, before anything is created. Resolves once the handshake line is printed.
+ *
+ * Any failure before the handshake (bad options, a plugin missing a method, a socket that
+ * cannot be bound) is written to the real stderr as one plain line, so that every host shows
+ * it (a host whose plugin printed no handshake only has its stderr to go on), everything made
+ * so far is released, and the error is thrown on.
  */
 export async function startServing(options: ServeOptions): Promise<ServingPlugin> {
   const { magicCookieKey, magicCookieValue } = options.handshake;
@@ -319,8 +415,33 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     writeRealStderr(COOKIE_MESSAGE);
     exitProcess(1);
   }
+  // From here on stdout is the protocol channel: what the plugin prints goes to the host over
+  // GRPCStdio, never before the handshake line.
+  outputCapture.start();
+  const undo: Array<() => void | Promise<void>> = [];
+  try {
+    return await serveAfterCookie(options, undo);
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // Releasing what a failed start made must not hide why it failed.
+      }
+    }
+    outputCapture.stop();
+    writeRealStderr(`plugwire: cannot serve this plugin: ${describeFailure(err)}\n`);
+    throw err;
+  }
+}
+
+async function serveAfterCookie(
+  options: ServeOptions,
+  undo: Array<() => void | Promise<void>>,
+): Promise<ServingPlugin> {
   const log = options.logger ?? pluginLogger("plugwire");
 
+  validateServeOptions(options);
   const sets = pluginSets(options);
   const offered = parseProtocolVersions(getEnv("PLUGIN_PROTOCOL_VERSIONS"));
   for (const bad of offered.invalid) {
@@ -339,10 +460,32 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     exitProcess(1);
   }
 
-  // TLS: a provider wins; else AutoMTLS when the host sent its certificate.
+  // TLS: a provider, or AutoMTLS when the host sent its certificate; never both.
   let tls: TlsConfig | undefined;
   let handshakeCert = "";
   const hostCert = getEnv("PLUGIN_CLIENT_CERT");
+  if (options.tls && hostCert) {
+    // go-plugin lets the provider win silently; the host then expects a certificate in the
+    // handshake, gets none, and cannot verify the provider's: refuse with the reason instead.
+    throw new PluginError(
+      "misconfigured",
+      "the host asked for AutoMTLS (PLUGIN_CLIENT_CERT is set) but serve() was given its own " +
+        "`tls` provider: configure the host with the matching TLS options instead of AutoMTLS, " +
+        "or drop the provider",
+    );
+  }
+  if (hostCert) {
+    // go-plugin logs this and serves anyway, a socket no host can use; refuse the start.
+    const { parseClientCertPem } = await import("./client_cert.ts");
+    try {
+      parseClientCertPem(hostCert);
+    } catch (err) {
+      log.error("client cert provided but failed to parse", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      throw err;
+    }
+  }
   if (options.tls) {
     tls = await options.tls();
   } else if (hostCert) {
@@ -382,6 +525,7 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     ...options.grpcServerOptions,
     ...(tls ? { interceptors: [rejectOutOfDateClientCert] } : {}),
   });
+  undo.push(() => server.forceShutdown(), () => broker.close());
   const reflection = new ReflectionRegistry();
   const registrar = registrarFor(
     server,
@@ -394,22 +538,38 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
   let stopping: Promise<void> | undefined;
   const cleanups: Array<() => void> = [];
+  undo.push(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
 
   // go-plugin's order: health, reflection, the plugins' services, broker, controller, stdio.
   registrar.add(Health, health.impl());
   reflection.register(registrar);
-  for (const plugin of Object.values(plugins)) plugin.register(registrar);
+  for (const [name, plugin] of Object.entries(plugins)) {
+    try {
+      plugin.register(registrar);
+    } catch (err) {
+      if (err instanceof PluginError) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new PluginError("misconfigured", `plugin ${JSON.stringify(name)}: ${reason}`, {
+        cause: err,
+      });
+    }
+  }
+  // The host keeps its broker stream open for the plugin's life; stopping ends it from here,
+  // so that the server's graceful stop is not left waiting on it.
+  const endStreams = new AbortController();
   registrar.add(GRPCBroker, {
-    startStream: (requests) => broker.runStream(() => requests),
+    startStream: (requests) => until(broker.runStream(() => requests), endStreams.signal),
   });
-  registrar.add(GRPCController, {
-    shutdown() {
-      // Answer first, then stop. grpc-go's hard Stop often kills its own reply; a clean reply
-      // lets a host tell "shut down" from "crashed". The 100 ms let the reply leave before
-      // forceShutdown() tears the connection down: at 0 ms python-plugin hosts lost it about
-      // one time in eight and fell back to SIGTERM (grpclib fails open calls on GOAWAY).
-      setTimeout(() => void stop(), 100);
-      return {};
+  // Answer first, then stop once the host has read the answer: a clean reply lets a host tell
+  // "shut down" from "crashed", and grpclib (python-plugin's host) fails a call that is still
+  // in flight when the server's GOAWAY arrives. Raw grpc-js, because only the call object
+  // leads to the reply's HTTP/2 stream. Bounded, should the host never answer the PING.
+  registrar.addGrpcJs(serviceDefinition(GRPCController), {
+    shutdown: (call: object, reply: (err: null, response: object) => void) => {
+      reply(null, {});
+      void settlesWithin(responseDelivered(call), GRACEFUL_STOP_MS).then(() => stop());
     },
   });
   registrar.add(GRPCStdio, outputCapture.impl());
@@ -421,6 +581,7 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     minPort: envPort("PLUGIN_MIN_PORT"),
     maxPort: envPort("PLUGIN_MAX_PORT"),
   });
+  undo.push(() => bound.cleanup());
   // If the process ends any other way (SIGTERM handler below, an uncaught error), the socket
   // file must not outlive it.
   if (bound.network === "unix") cleanups.push(onExit(() => removePathSync(bound.address)));
@@ -428,8 +589,12 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   async function stop(): Promise<void> {
     stopping ??= (async () => {
       health.setAll(HealthCheckResponse_ServingStatus.NOT_SERVING);
+      // A host that reads the plugin's output gets all of it before the stream ends.
+      await outputCapture.drained(STDIO_DRAIN_MS);
+      outputCapture.endStreams();
+      endStreams.abort();
       await broker.close();
-      server.forceShutdown();
+      await stopServer(server, GRACEFUL_STOP_MS);
       await bound.cleanup();
       for (const cleanup of cleanups.splice(0)) cleanup();
       try {
@@ -445,9 +610,31 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   // go-plugin plugins ignore SIGINT: a Ctrl-C in the host's terminal reaches the whole process
   // group, and the host decides when its plugins stop.
   cleanups.push(onSignal("SIGINT", () => log.trace("plugin received interrupt signal, ignoring")));
-  // SIGTERM ends the process as the default action would, but without leaving the socket.
-  cleanups.push(onSignal("SIGTERM", () => {
+  // SIGTERM ends the process as the default action would (status 143), but without leaving
+  // the socket. During or after a Shutdown it is the host making sure: the Shutdown finishes
+  // (bounded), onShutdown runs and the plugin exits 0. pyvider-rpcplugin's host sends SIGTERM
+  // 50 ms after Shutdown. This handler stays for the process's life once serving has begun.
+  undo.push(onSignal("SIGTERM", () => {
+    if (stopping) {
+      void settlesWithin(stopping, SIGTERM_WAIT_MS).then((done) => {
+        if (done) exitProcess(0);
+        void bound.cleanup().finally(() => exitProcess(143));
+      });
+      return;
+    }
     void bound.cleanup().finally(() => exitProcess(143));
+  }));
+  // A host that dies (SIGKILL, a crash, a Ctrl-C it does not handle) never sends Shutdown; its
+  // plugin is reparented. go-plugin's plugins then live on (go-plugin #10, #291); this one
+  // stops (bounded), removes its socket and the host's socket directory if empty, and exits.
+  cleanups.push(watchParent(() => {
+    void settlesWithin(stop(), ORPHAN_STOP_MS).then(() => {
+      if (bound.network === "unix") {
+        removePathSync(bound.address);
+        if (socketDir && HOST_SOCKET_DIR.test(baseName(socketDir))) removeEmptyDirSync(socketDir);
+      }
+      exitProcess(0);
+    });
   }));
 
   const multiplexEnv = getEnv("PLUGIN_MULTIPLEX_GRPC");

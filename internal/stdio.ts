@@ -3,8 +3,8 @@
  * (protocol doc §5.6).
  *
  * Plugin side: {@link OutputCapture} takes what the plugin writes through the runtime's APIs
- * from the moment `plugin.ts` is loaded, so nothing can reach fd 1 before the handshake line,
- * and holds it in chunks of at most 1 KiB until a host streams it. Host side:
+ * from the moment `serve()` has checked the magic cookie (so a process that merely imports
+ * plugwire keeps its output), and holds it in chunks of at most 1 KiB until a host streams it. Host side:
  * {@link drainStdio} reads the stream for the plugin's whole life and hands the bytes to sinks.
  *
  * @module
@@ -12,7 +12,7 @@
 
 import { type GRPCStdio, StdioData_Channel } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import type { ServiceClient, ServiceImpl } from "./grpc.ts";
-import { captureOutput, writeRealStderr } from "./runtime.ts";
+import { captureOutput, onProcessEnd, unrefDelay, writeRealStderr } from "./runtime.ts";
 
 /** go-plugin reads the plugin's pipes 1024 bytes at a time and sends each read as one message. */
 export const STDIO_CHUNK_SIZE = 1024;
@@ -25,14 +25,28 @@ interface Chunk {
   data: Uint8Array;
 }
 
-/** Captures the process's stdout/stderr writes and serves them to one host at a time. */
+/** At exit, at most this much unread output is written to the real stderr (the newest). */
+export const EXIT_FLUSH_LIMIT = 64 * 1024;
+
+/**
+ * Captures the process's stdout/stderr writes and serves them to one host at a time.
+ *
+ * Output the host has not read when capture stops (the host's Shutdown, or the process ending
+ * any way short of a signal) is not dropped: it is written to the process's real stderr, which
+ * every go-plugin host reads and logs (stdout is not used: after the handshake go-plugin hosts
+ * discard it). At most the newest {@link EXIT_FLUSH_LIMIT} bytes are written, after a line
+ * saying how many older bytes were dropped, so that exiting stays bounded.
+ */
 export class OutputCapture {
   readonly #queue: Chunk[] = [];
   #buffered = 0;
   #dropped = 0;
   #wake: (() => void) | undefined;
   #restore: (() => void) | undefined;
+  #stopExitHook: (() => void) | undefined;
   #handshakePrinted = false;
+  #readers = 0;
+  #ended = false;
 
   /**
    * Starts capturing. Idempotent. Until {@link OutputCapture.handshakePrinted}, stderr goes to
@@ -41,10 +55,12 @@ export class OutputCapture {
    */
   start(): void {
     if (this.#restore) return;
+    this.#ended = false;
     this.#restore = captureOutput((channel, bytes) => {
       if (channel === "stderr" && !this.#handshakePrinted) return writeRealStderr(bytes);
       this.push(channel === "stdout" ? StdioData_Channel.STDOUT : StdioData_Channel.STDERR, bytes);
     });
+    this.#stopExitHook = onProcessEnd(() => this.flushUnread());
   }
 
   /** From now on stderr is captured too. */
@@ -52,15 +68,57 @@ export class OutputCapture {
     this.#handshakePrinted = true;
   }
 
-  /** Stops capturing and restores the runtime's own stdout/stderr. */
+  /**
+   * Stops capturing, restores the runtime's own stdout/stderr, ends the host's stream and
+   * writes what the host did not read to the real stderr.
+   */
   stop(): void {
     this.#restore?.();
     this.#restore = undefined;
+    this.#stopExitHook?.();
+    this.#stopExitHook = undefined;
+    this.endStreams();
+    this.flushUnread();
   }
 
-  /** Whether capture is on. */
-  get active(): boolean {
-    return this.#restore !== undefined;
+  /** Ends the host's stream (it completes with OK); capture goes on until {@link stop}. */
+  endStreams(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+
+  /**
+   * Resolves once a reading host has taken everything captured so far, at once when no host
+   * reads, and after `timeoutMs` at the latest (true when everything was taken).
+   */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (this.#buffered > 0 && this.#readers > 0 && Date.now() < end) {
+      await unrefDelay(Math.min(10, end - Date.now()));
+    }
+    return this.#buffered === 0;
+  }
+
+  /** Writes what no host has read to the real stderr (bounded, see the class doc). */
+  flushUnread(): void {
+    if (this.#buffered === 0 && this.#dropped === 0) return;
+    const chunks = this.#queue.splice(0);
+    let skipped = this.#dropped;
+    let total = this.#buffered;
+    this.#buffered = 0;
+    this.#dropped = 0;
+    while (chunks.length && total > EXIT_FLUSH_LIMIT) {
+      const chunk = chunks.shift()!;
+      total -= chunk.data.length;
+      skipped += chunk.data.length;
+    }
+    if (skipped > 0) {
+      writeRealStderr(
+        `plugwire: ${skipped} bytes of this plugin's output were never read by its host; ` +
+          `the last ${total} bytes follow\n`,
+      );
+    }
+    for (const chunk of chunks) writeRealStderr(chunk.data);
   }
 
   /** Queues bytes in chunks of at most {@link STDIO_CHUNK_SIZE}. Empty writes are skipped. */
@@ -83,28 +141,36 @@ export class OutputCapture {
     this.#wake?.();
   }
 
-  /** The GRPCStdio implementation: streams held and future chunks until the call ends. */
+  /**
+   * The GRPCStdio implementation: streams held and future chunks until the call ends or
+   * capture stops.
+   */
   impl(): ServiceImpl<typeof GRPCStdio> {
     // deno-lint-ignore no-this-alias
     const self = this;
     return {
       async *streamStdio(_request, ctx) {
-        while (!ctx.signal.aborted) {
-          const chunk = self.#queue.shift();
-          if (chunk) {
-            self.#buffered -= chunk.data.length;
-            yield chunk;
-            continue;
+        self.#readers++;
+        try {
+          while (!ctx.signal.aborted && !self.#ended) {
+            const chunk = self.#queue.shift();
+            if (chunk) {
+              self.#buffered -= chunk.data.length;
+              yield chunk;
+              continue;
+            }
+            await new Promise<void>((resolve) => {
+              const wake = () => {
+                self.#wake = undefined;
+                ctx.signal.removeEventListener("abort", wake);
+                resolve();
+              };
+              self.#wake = wake;
+              ctx.signal.addEventListener("abort", wake);
+            });
           }
-          await new Promise<void>((resolve) => {
-            const wake = () => {
-              self.#wake = undefined;
-              ctx.signal.removeEventListener("abort", wake);
-              resolve();
-            };
-            self.#wake = wake;
-            ctx.signal.addEventListener("abort", wake);
-          });
+        } finally {
+          self.#readers--;
         }
       },
     };

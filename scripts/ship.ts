@@ -63,8 +63,9 @@ export async function bundlePlugin(entry: string, output: string): Promise<void>
 
 /** Why `deno compile` failed, when the reason is the missing runtime; undefined otherwise. */
 export function missingRuntime(stderr: string): string | undefined {
-  if (!/denort|dl\.deno\.land|Setting up base binary/i.test(stderr)) return undefined;
-  const url = /https:\/\/dl\.deno\.land\/\S+/.exec(stderr)?.[0];
+  // Only the runtime download (or DENORT_BIN) failing; a type error or a bad import is not this.
+  if (!/Setting up base binary/.test(stderr) || !/denort|DENORT_BIN/.test(stderr)) return undefined;
+  const url = /https:\/\/dl\.deno\.land\/[^\s)]+/.exec(stderr)?.[0];
   return `deno compile cannot obtain its denort runtime${url ? ` (${url} is unreachable)` : ""}; ` +
     "set DENORT_BIN to a denort binary of the same Deno version, or use `deno task bundle`";
 }

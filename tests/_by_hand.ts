@@ -63,8 +63,15 @@ export interface ByHand {
   stop(signal?: Deno.Signal): Promise<Ended>;
 }
 
-/** Starts the helper as a host would, by hand, and reads the first line of its stdout. */
-export async function startByHand(env: Record<string, string>): Promise<ByHand> {
+/**
+ * Starts the helper as a host would, by hand, and reads the first line of its stdout. With
+ * `readStdout: false` nothing after that line is read until {@link ByHand.stop}, as with a
+ * host that ignores a plugin's stdout once it has the handshake (pyvider-rpcplugin).
+ */
+export async function startByHand(
+  env: Record<string, string>,
+  { readStdout = true }: { readStdout?: boolean } = {},
+): Promise<ByHand> {
   const child = helperCommand(env).spawn();
   let ended = false;
   const status = child.status.then((s) => {
@@ -88,7 +95,10 @@ export async function startByHand(env: Record<string, string>): Promise<ByHand> 
   const newline = text.indexOf("\n");
   const line = newline >= 0 ? text.slice(0, newline + 1) : text;
   let after = newline >= 0 ? text.slice(newline + 1) : "";
+  let readRest: () => void = () => {};
+  const restAllowed = readStdout ? Promise.resolve() : new Promise<void>((r) => (readRest = r));
   const rest = (async () => {
+    await restAllowed;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
@@ -100,6 +110,7 @@ export async function startByHand(env: Record<string, string>): Promise<ByHand> 
     line,
     async stop(signal: Deno.Signal = "SIGTERM") {
       if (!ended) child.kill(signal);
+      readRest();
       const s = await status;
       await rest;
       return { status: { code: s.code, signal: s.signal }, stdout: after, stderr: await stderr };

@@ -113,9 +113,9 @@ Deno.test("silent plugin: start-timeout well before the default, process killed"
 
 Deno.test({
   name: "plugin exiting early: exited-before-connect with its stderr (console.error)",
-  // Regression (fixed): internal/stdio.ts OutputCapture holds stderr from module load, so what a plugin writes
-  // with console.error before serve() never reaches the host's stderr: a plugin that dies before
-  // its handshake loses its last words (go-plugin swaps os.Stderr only after the handshake).
+  // Regression: the output capture once held stderr from module load, so what a plugin wrote
+  // with console.error before serve() never reached the host's stderr and a plugin that died
+  // before its handshake lost its last words (go-plugin swaps os.Stderr only after it).
   async fn() {
     const err = await startFails({ ...helperPlugin("exit-early"), ...kvPlugins });
     assert.equal(err.code, "exited-before-connect");

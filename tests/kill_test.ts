@@ -8,9 +8,12 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { type PluginClient, startPlugin } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
+import { GRPCController } from "../gen/core/plugin/grpc_controller_pb.ts";
+import { startByHand } from "./_by_hand.ts";
 import {
   denoCommand,
   eventually,
+  HANDSHAKE,
   helperPlugin,
   processesWithMark,
   testNoLeftovers,
@@ -80,13 +83,9 @@ Deno.test("kill(): a plugin that ignores Shutdown gets SIGTERM after killGraceMs
   const started = Date.now();
   await plugin.kill();
   const elapsed = Date.now() - started;
-  // serve() drops its SIGTERM handler (exit 143) once Shutdown stopped it, so the signal's
-  // default action ends the process; either way it is SIGTERM's doing.
-  const status = await plugin.exited;
-  assert.ok(
-    status.signal === "SIGTERM" || (status.code === 143 && status.signal === null),
-    `not ended by SIGTERM: ${JSON.stringify(status)}`,
-  );
+  // Its Shutdown completed (onShutdown returned, a timer keeps it alive): serve()'s SIGTERM
+  // handler treats the signal as the host making sure, and exits 0.
+  assert.deepEqual(await plugin.exited, { code: 0, signal: null });
   assert.ok(elapsed >= 250, `SIGTERM came before the grace period (${elapsed} ms)`);
   assertAllGone(plugin);
 });
@@ -184,5 +183,122 @@ Deno.test("kill() also stops the real plugin behind `sh -c` (dash forks, it does
   await plugin.kill();
   await eventually("the plugin under the shell to be gone", () => processesWithMark().length === 0);
 });
+
+Deno.test("SIGTERM 50 ms after Shutdown (pyvider's host): onShutdown runs, exit 0", async () => {
+  const mark = `${testRoot()}/shutdown-mark`;
+  const socketDir = Deno.makeTempDirSync({ dir: testRoot(), prefix: "by-hand-" });
+  const plugin = await startByHand({
+    [HANDSHAKE.magicCookieKey]: HANDSHAKE.magicCookieValue,
+    HELPER_MODE: "slow-shutdown",
+    HELPER_MARK_FILE: mark,
+    PLUGIN_UNIX_SOCKET_DIR: socketDir,
+  });
+  const address = plugin.line.split("|")[3];
+  const host = await startPlugin({
+    reattach: {
+      protocol: "grpc",
+      protocolVersion: 1,
+      network: "unix",
+      address,
+      pid: plugin.child.pid,
+    },
+    handshake: HANDSHAKE,
+    plugins: { kv: KV },
+    logger: () => {},
+  });
+  try {
+    await host.client(GRPCController).shutdown({});
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    await host.close();
+  }
+  const ended = await plugin.stop("SIGTERM");
+  assert.deepEqual(ended.status, { code: 0, signal: null }, ended.stderr);
+  assert.equal(Deno.readTextFileSync(mark), "onShutdown ran");
+  assert.deepEqual([...Deno.readDirSync(socketDir)], [], "the socket is left");
+  Deno.removeSync(mark);
+  Deno.removeSync(socketDir);
+});
+
+/** A host program that starts the helper plugin, prints its pid and address, and waits. */
+const WAITING_HOST = `
+import { startPlugin } from ${JSON.stringify(new URL("../host.ts", import.meta.url).href)};
+import { KV } from ${JSON.stringify(new URL("../gen/kv/kv_pb.ts", import.meta.url).href)};
+const plugin = await startPlugin({ ...JSON.parse(Deno.env.get("HOST_OPTIONS")), plugins: { kv: KV } });
+await plugin.ping();
+console.log(JSON.stringify({ pid: plugin.pid, address: plugin.address }));
+setInterval(() => {}, 60_000);
+`;
+
+/** Starts a host process (a plugwire host, or `sh` starting the plugin by hand). */
+async function startHost(kind: "plugwire" | "sh", socketDir: string) {
+  const options = helperPlugin("serve");
+  const [cmd, ...args] = kind === "plugwire"
+    ? [
+      Deno.execPath(),
+      "eval",
+      "--quiet",
+      `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+      WAITING_HOST,
+    ]
+    // A host that is not plugwire: a shell that starts the plugin and waits for it.
+    : ["sh", "-c", `"$@" & wait`, "sh", ...denoCommand("tests/fixtures/helper_plugin.ts")];
+  const child = new Deno.Command(cmd, {
+    args,
+    env: {
+      ...options.env,
+      HOST_OPTIONS: JSON.stringify({ ...options, logger: undefined, unixSocketDir: socketDir }),
+      [HANDSHAKE.magicCookieKey]: HANDSHAKE.magicCookieValue,
+      PLUGIN_PROTOCOL_VERSIONS: "1",
+      PLUGIN_UNIX_SOCKET_DIR: socketDir,
+    },
+    stdout: "piped",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`the ${kind} host ended: ${text}`);
+    text += decode(value);
+  }
+  reader.releaseLock();
+  void child.stdout.cancel();
+  const line = text.slice(0, text.indexOf("\n"));
+  if (kind === "plugwire") {
+    return { child, ...JSON.parse(line) as { pid: number; address: string } };
+  }
+  // sh: the line is the plugin's handshake; the plugin is sh's only child.
+  const address = line.split("|")[3];
+  const children = Deno.readTextFileSync(`/proc/${child.pid}/task/${child.pid}/children`).trim();
+  return { child, pid: Number(children.split(" ")[0]), address };
+}
+
+for (
+  const [kind, signal] of [
+    ["plugwire", "SIGKILL"],
+    ["plugwire", "SIGTERM"],
+    ["plugwire", "SIGINT"],
+    ["sh", "SIGKILL"],
+  ] as const
+) {
+  Deno.test(`a ${kind} host ended by ${signal}: its plugin exits and removes its socket`, async () => {
+    const socketDir = Deno.makeTempDirSync({ dir: testRoot(), prefix: "host-" });
+    const host = await startHost(kind, socketDir);
+    assert.ok(alive(host.pid) && exists(host.address), "the plugin is not serving");
+    host.child.kill(signal);
+    await host.child.status;
+    await eventually("the orphaned plugin to exit", () => !alive(host.pid), 10_000);
+    assert.ok(!exists(host.address), `socket ${host.address} is left`);
+    // The socket dir the plugwire host made for the plugin goes too; the sh host's is ours.
+    assert.deepEqual(
+      [...Deno.readDirSync(socketDir)].map((e) => e.name),
+      [],
+      "something is left in the socket dir",
+    );
+    Deno.removeSync(socketDir);
+  });
+}
 
 testNoLeftovers();

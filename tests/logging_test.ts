@@ -112,9 +112,9 @@ Deno.test("stderr-json: the plugin's hclog warning is a record named by `name`",
 
 Deno.test({
   name: "stderr-json: lines written with console.error before serve() reach `logger`",
-  // Regression (fixed): internal/stdio.ts OutputCapture captures stderr from module load, so console.error
-  // before serve() goes to GRPCStdio (syncStderr, discarded by default) instead of the real
-  // stderr that go-plugin's host logs (a Go plugin swaps os.Stderr only after its handshake).
+  // Regression: the output capture once held stderr from module load, sending console.error
+  // before serve() to GRPCStdio (syncStderr, discarded by default) instead of the real stderr
+  // that go-plugin's host logs (a Go plugin swaps os.Stderr only after its handshake).
   async fn() {
     const records: PluginLogRecord[] = [];
     const plugin = await startPlugin({

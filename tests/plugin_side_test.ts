@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { RpcError, startPlugin, Status } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
+import { generateCertificate } from "../internal/mtls.ts";
+import { derToPem } from "../internal/pem.ts";
 import { type Ended, runToEnd, startByHand } from "./_by_hand.ts";
 import {
   eventually,
@@ -262,7 +264,7 @@ Deno.test("SIGINT is ignored: the plugin keeps serving and answers a reattached 
   Deno.removeSync(dir);
 });
 
-Deno.test("stdout before serve() does not break the handshake; it is streamed to the host", async () => {
+Deno.test("stdout while serving does not reach the real stdout; it is streamed to the host", async () => {
   let stdout = "";
   const plugin = await startPlugin({
     ...helperPlugin("stdout-noise"),
@@ -272,13 +274,161 @@ Deno.test("stdout before serve() does not break the handshake; it is streamed to
   try {
     await plugin.dispense("kv").put({ key: "a", value: encode("b") });
     assert.equal(decode((await plugin.dispense("kv").get({ key: "a" })).value), "b");
-    const expected = "console.log before serve\nprocess.stdout before serve\n" +
-      "Deno.stdout before serve\n";
+    const expected = "console.log while serving\nprocess.stdout while serving\n" +
+      "Deno.stdout while serving\n";
     await eventually("the noise over GRPCStdio", () => stdout === expected);
   } finally {
     await plugin.kill();
   }
   assert.deepEqual(await plugin.exited, { code: 0, signal: null });
+});
+
+/** A host of our own that reattaches to a plugin started by hand and calls its KV. */
+async function reattachKv(plugin: { child: Deno.ChildProcess }, socket: string) {
+  return await startPlugin({
+    reattach: {
+      protocol: "grpc",
+      protocolVersion: 1,
+      network: "unix",
+      address: socket,
+      pid: plugin.child.pid,
+    },
+    handshake: HANDSHAKE,
+    plugins: { kv: KV },
+    logger: () => {},
+  });
+}
+
+Deno.test("only the cookie set (pyvider's host): console output is captured, the plugin keeps answering", async () => {
+  const dir = freshDir();
+  // No PLUGIN_PROTOCOL_VERSIONS, no port range, and nobody reads stdout after the handshake.
+  const plugin = await startByHand(
+    { ...COOKIE, HELPER_MODE: "console-flood", PLUGIN_UNIX_SOCKET_DIR: dir },
+    { readStdout: false },
+  );
+  let ended: Ended | undefined;
+  try {
+    const socket = socketLine(dir).exec(plugin.line)?.[1];
+    assert.ok(socket, `handshake line ${JSON.stringify(plugin.line)}`);
+    const host = await reattachKv(plugin, socket);
+    try {
+      // 256 KiB of console.log would fill the stdout pipe and block the plugin's event loop.
+      await host.dispense("kv").put({ key: "k", value: encode("v") }, { timeoutMs: 10_000 });
+      assert.equal(decode((await host.dispense("kv").get({ key: "k" })).value), "v");
+    } finally {
+      await host.close();
+    }
+  } finally {
+    ended = await plugin.stop("SIGTERM");
+  }
+  assert.equal(ended.stdout, "", "console output reached the real stdout");
+  Deno.removeSync(dir);
+});
+
+Deno.test("importing plugwire changes nothing: a program with PLUGIN_* set keeps its output", async () => {
+  const { status, stdout, stderr } = await runToEnd({
+    ...COOKIE,
+    HELPER_MODE: "import-only",
+    PLUGIN_PROTOCOL_VERSIONS: "1",
+    PLUGIN_MIN_PORT: "10000",
+    PLUGIN_MAX_PORT: "25000",
+  });
+  assert.deepEqual(status, { code: 0, signal: null });
+  assert.equal(stdout, "stdout kept: closed\nprocess.stdout kept\n");
+  assert.equal(stderr, "stderr kept\n");
+});
+
+for (const end of ["exit", "throw"] as const) {
+  Deno.test(`output no host read is written to the real stderr when the plugin ends (${end})`, async () => {
+    const dir = freshDir();
+    const { status, stdout, stderr } = await runToEnd({
+      ...COOKIE,
+      HELPER_MODE: "last-words",
+      HELPER_END: end,
+      PLUGIN_PROTOCOL_VERSIONS: "1",
+      PLUGIN_UNIX_SOCKET_DIR: dir,
+    });
+    assert.match(stdout, socketLine(dir), "anything but the handshake line on stdout");
+    assert.deepEqual(status, { code: end === "exit" ? 5 : 1, signal: null });
+    assert.ok(stderr.includes("last words on stdout\nlast words on stderr\n"), stderr);
+    if (end === "throw") assert.ok(stderr.includes("uncaught after the handshake"), stderr);
+    Deno.removeSync(dir, { recursive: true });
+  });
+}
+
+for (
+  const [mode, reason, extraEnv] of [
+    ["no-plugins", "Cannot serve: give `plugins` or `versionedPlugins` (misconfigured)", {}],
+    [
+      "missing-method",
+      'plugin "kv": Cannot serve proto.KV: no implementation of get() (misconfigured)',
+      {},
+    ],
+    [
+      "tls-and-automtls",
+      "the host asked for AutoMTLS (PLUGIN_CLIENT_CERT is set) but serve() was given its own",
+      { PLUGIN_CLIENT_CERT: "-----BEGIN CERTIFICATE-----\n" },
+    ],
+  ] as const
+) {
+  Deno.test(`${mode}: the reason in plain text on stderr, exit 1, nothing left`, async () => {
+    const dir = freshDir();
+    const { status, stdout, stderr } = await runToEnd({
+      ...COOKIE,
+      ...extraEnv,
+      HELPER_MODE: mode,
+      PLUGIN_UNIX_SOCKET_DIR: dir,
+    });
+    assert.equal(stdout, "");
+    assert.deepEqual(status, { code: 1, signal: null });
+    const first = stderr.split("\n")[0];
+    assert.ok(first.startsWith(`plugwire: cannot serve this plugin: ${reason}`), stderr);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "a socket was left");
+    Deno.removeSync(dir);
+  });
+}
+
+Deno.test("PLUGIN_CLIENT_CERT that does not parse: logged as go-plugin does, start refused", async () => {
+  const { certPem, der } = await generateCertificate();
+  const body = (bytes: Uint8Array) => derToPem(bytes).split("\n").slice(1, -2).join("\n");
+  const withTrailingBytes = new Uint8Array([...der, 0x00, 0x01]);
+  const notACertificate = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x05]); // SEQUENCE { INTEGER 5 }
+  const cases: Record<string, string> = {
+    "garbage": "garbage",
+    "a BEGIN line only": "-----BEGIN CERTIFICATE-----\n",
+    "not base64": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    "a valid certificate followed by junk": certPem + "junk\n",
+    "junk, then a valid certificate": "junk\n" + certPem,
+    "DER with trailing bytes": derToPem(withTrailingBytes),
+    "DER that is not a certificate": derToPem(notACertificate),
+    "a truncated certificate": `-----BEGIN CERTIFICATE-----\n${
+      body(der).slice(0, 64)
+    }\n-----END CERTIFICATE-----\n`,
+  };
+  for (const [what, cert] of Object.entries(cases)) {
+    const dir = freshDir();
+    const { status, stdout, stderr } = await runToEnd({
+      ...COOKIE,
+      HELPER_MODE: "serve",
+      PLUGIN_PROTOCOL_VERSIONS: "1",
+      PLUGIN_UNIX_SOCKET_DIR: dir,
+      PLUGIN_CLIENT_CERT: cert,
+    });
+    assert.deepEqual(status, { code: 1, signal: null }, what);
+    assert.equal(stdout, "", `${what}: a handshake was printed`);
+    const logged = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    assert.ok(
+      logged.some((r) => r["@message"] === "client cert provided but failed to parse"),
+      `${what}: ${stderr}`,
+    );
+    assert.match(
+      stderr,
+      /^plugwire: cannot serve this plugin: client cert provided but failed to parse: .+ \(bad-certificate\)$/m,
+      what,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], [], `${what}: a socket was left`);
+    Deno.removeSync(dir);
+  }
 });
 
 /** The groups to try: the user's own (`id -gn`), and another one this process may use. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { bundlePlugin, compilePlugin } from "../scripts/ship.ts";
+import { bundlePlugin, compilePlugin, missingRuntime } from "../scripts/ship.ts";
 import { processesWithMark, TEST_MARK, testNoLeftovers, testRoot } from "./_util.ts";
 import { peers, peersMissing } from "./interop/_peers.ts";
 
@@ -128,16 +128,41 @@ Deno.test("bundle: start-up time of the bundled plugin (measurement)", async () 
   console.log(`bundled plugin: spawn to handshake line, median ${times[2].toFixed(0)} ms (of 5)`);
 });
 
-const compileProbe = await compilePlugin(kvEntry, `${work}/probe`).then(
-  (reason) => reason,
-  (err) => `deno compile failed: ${(err as Error).message.split("\n")[0]}`,
-);
+// Only a denort runtime that cannot be obtained skips the compile test; any other failure of
+// the probe is kept and fails it.
+let compileProbe: string | undefined;
+let compileFailure: unknown;
+try {
+  compileProbe = await compilePlugin(kvEntry, `${work}/probe`);
+} catch (err) {
+  compileFailure = err;
+}
 if (compileProbe) console.log(`compile tests skipped: ${compileProbe}`);
+
+Deno.test("compile: a plugin that does not type-check fails, it is not skipped as 'no runtime'", async () => {
+  const broken = `${work}/broken.ts`;
+  Deno.writeTextFileSync(broken, 'const n: number = "not a number";\nconsole.log(n);\n');
+  await assert.rejects(compilePlugin(broken, `${work}/broken`), /deno compile failed:/);
+});
+
+Deno.test("compile: missingRuntime() names only the runtime download failing", () => {
+  const download = "Compile a.ts to a\nDownload https://dl.deno.land/release/v2.9.6/denort-x86_64" +
+    "-unknown-linux-gnu.zip\nerror: Writing deno compile executable to temporary file\n\n" +
+    "Caused by:\n    0: Setting up base binary.\n    1: error sending request for url " +
+    "(https://dl.deno.land/release/v2.9.6/denort-x86_64-unknown-linux-gnu.zip)";
+  assert.match(missingRuntime(download) ?? "", /^deno compile cannot obtain its denort runtime/);
+  assert.equal(
+    missingRuntime("error: TS2322 Type 'string' is not assignable to 'number'"),
+    undefined,
+  );
+  assert.equal(missingRuntime('error: Module not found "file:///denort-helpers.ts"'), undefined);
+});
 
 Deno.test({
   name: "compile: the KV plugin as a standalone executable runs under go-plugin's Go host",
   ignore: compileProbe !== undefined,
   async fn() {
+    if (compileFailure) throw compileFailure;
     const env = goHosts();
     const cwd = Deno.makeTempDirSync({ dir: work, prefix: "kv-compiled-" });
     const plugin = `${cwd}/kv-plugin`;

@@ -50,10 +50,10 @@ Deno.test("stdio: output written before the host connected is delivered, in orde
     plugins: { test: Test },
     ...out.sinks,
   });
-  await eventually("early output", () => decode(out.stdout).includes("Deno.stdout before serve"));
+  await eventually("early output", () => decode(out.stdout).includes("Deno.stdout while serving"));
   assert.equal(
     decode(out.stdout),
-    "console.log before serve\nprocess.stdout before serve\nDeno.stdout before serve\n",
+    "console.log while serving\nprocess.stdout while serving\nDeno.stdout while serving\n",
   );
   assert.equal(plugin.protocolVersion, 1, "the handshake survived the noise");
 });
@@ -78,6 +78,60 @@ Deno.test("stdio: without sinks the host still drains, so a chatty plugin never 
   const chunk = encode("y".repeat(64 * 1024));
   for (let i = 0; i < 64; i++) await test.printStdio({ stdout: chunk, stderr: chunk }); // 8 MiB
   assert.equal((await test.double({ input: 2 })).output, 4);
+});
+
+Deno.test("stdio: every console method reaches the host, formatted as the runtime would", async () => {
+  const out = collector();
+  await using plugin = await startPlugin({
+    ...helperPlugin("console-all"),
+    plugins: { test: Test },
+    ...out.sinks,
+  });
+  await eventually("console output", () => decode(out.stderr).includes("warned\n"));
+  const stdout = decode(out.stdout);
+  const stderr = decode(out.stderr);
+  assert.match(
+    stdout,
+    new RegExp(
+      [
+        "^boot: 1",
+        "boot: 2",
+        "boot: 1",
+        "timer: [\\d.]+m?s midway",
+        "timer: [\\d.]+m?s",
+        "\\{ xml: 1 \\}",
+        "┌─+┬───┬───┐",
+        "│ \\(index\\) │ a │ b │",
+        "├─+┼───┼───┤",
+        "│ 0 +│ 1 │ 2 │",
+        "└─+┴───┴───┘",
+        "group",
+        "  indented",
+        "not indented\n$",
+      ].join("\n"),
+    ),
+  );
+  assert.match(
+    stderr,
+    /^Assertion failed: arithmetic is broken\nTrace: traced\n( {4}at .+\n)+warned\n$/,
+  );
+  assert.ok(stderr.includes("helper_plugin.ts"), `the trace names no frame: ${stderr}`);
+  assert.equal(plugin.protocolVersion, 1);
+});
+
+Deno.test("stdio: output not yet read when the host shuts the plugin down still reaches it", async () => {
+  const out = collector();
+  const plugin = await startPlugin({
+    ...helperPlugin("serve"),
+    plugins: { test: Test },
+    ...out.sinks,
+  });
+  const big = "s".repeat(3 * 1024 * 1024);
+  await plugin.dispense("test").printStdio({ stdout: encode(big), stderr: encode("bye") });
+  await plugin.kill();
+  assert.deepEqual(await plugin.exited, { code: 0, signal: null });
+  assert.equal(decode(out.stdout).length, big.length);
+  assert.equal(decode(out.stderr), "bye");
 });
 
 testNoLeftovers();

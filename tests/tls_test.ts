@@ -383,13 +383,11 @@ for (const network of NETWORKS) {
   });
 }
 
-Deno.test("manual TLS: the handshake line carries no certificate, even when the host sent PLUGIN_CLIENT_CERT", async () => {
+Deno.test("manual TLS: the handshake line carries no certificate (with AutoMTLS too it is refused)", async () => {
   const [host, server] = await Promise.all([generateCertificate(), generateCertificate()]);
-  // A TLS provider wins over AutoMTLS: field 6 stays empty.
-  const manual = await rawHandshake("manual-tls", {
-    ...manualTlsEnv(server, host, "unix"),
-    PLUGIN_CLIENT_CERT: host.certPem,
-  });
+  // A TLS provider: field 6 stays empty. (A provider together with the host's
+  // PLUGIN_CLIENT_CERT is refused: see plugin_side_test.ts, "tls-and-automtls".)
+  const manual = await rawHandshake("manual-tls", manualTlsEnv(server, host, "unix"));
   assert.equal(manual.length, 6, manual.join("|"));
   assert.equal(manual[5], "");
   const withoutClientCert = await rawHandshake("manual-tls", manualTlsEnv(server, host, "tcp"));

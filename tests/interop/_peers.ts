@@ -4,8 +4,10 @@
  * `.peers/peers.env`.
  *
  * Every interop test file awaits {@link peers} at load time. When `peers.sh` cannot build the
- * peers (no Go or Python, no registry) and there is no earlier `peers.env`, the suite is skipped
- * with {@link peersMissing} as the reason instead of failing.
+ * peers (no Go or Python, no registry, a failed build), {@link peersMissing} holds the reason
+ * and the suite fails with it: an earlier `peers.env` is not used in its place, so a peer that
+ * stopped building is seen. Only RPCPlugin, which the Go module proxy refuses, may be missing:
+ * peers.sh names it as blocked and its test says why it did not run.
  *
  * @module
  */
@@ -24,6 +26,8 @@ export interface Peers {
   PY_GREETER_PLUGIN: string;
   PY_HOST_KV: string;
   PY_KV_STUBS: string;
+  PYVIDER_PYTHON: string;
+  PYVIDER_HOST: string;
   RPCPLUGIN_COUNT_SERVER?: string;
   RPCPLUGIN_COUNT_CLIENT?: string;
 }
@@ -57,11 +61,13 @@ const REQUIRED: readonly (keyof Peers)[] = [
   "PY_GREETER_PLUGIN",
   "PY_HOST_KV",
   "PY_KV_STUBS",
+  "PYVIDER_PYTHON",
+  "PYVIDER_HOST",
 ];
 
 /**
  * Runs `peers.sh` (unless `PLUGWIRE_INTEROP_NO_BUILD=1`) and reads peers.env. Returns the peers,
- * or a reason to skip the suite.
+ * or the reason they are not there.
  */
 async function ensurePeers(): Promise<{ peers?: Peers; missing?: string }> {
   let buildNote = "";
@@ -89,7 +95,7 @@ async function ensurePeers(): Promise<{ peers?: Peers; missing?: string }> {
         " (run `bash tests/interop/peers.sh`; it needs go, python3 and the Go proxy/PyPI)",
     };
   }
-  if (buildNote) console.error(`warning: ${buildNote}\n  using the existing ${ENV_FILE}`);
+  if (buildNote) return { missing: buildNote };
   const env = parseEnv(text);
   const absent = REQUIRED.filter((k) => !env[k]);
   if (absent.length) return { missing: `peers.env lacks ${absent.join(", ")}` };
@@ -98,7 +104,7 @@ async function ensurePeers(): Promise<{ peers?: Peers; missing?: string }> {
 
 const ensured = await ensurePeers();
 
-/** Why the interop suite is skipped, or undefined when the peers are there. */
+/** Why the peers are not there (the interop suite then fails), or undefined. */
 export const peersMissing: string | undefined = ensured.missing;
 
 /** The peers. Only read it in tests that are not ignored (see {@link peersMissing}). */

@@ -36,6 +36,25 @@ PY_PINS=(
   "hatchling==1.33.0" # python-plugin's build backend: lets `pip download` of the sdist skip build isolation
 )
 RPCPLUGIN_VERSION=v0.3.1
+# pyvider-rpcplugin, a go-plugin-style host on grpcio that sets only the magic cookie; its own
+# venv (grpcio and protobuf versions of its own), every package pinned.
+PYVIDER_PINS=(
+  "pyvider-rpcplugin==0.5.5"
+  "attrs==26.1.0"
+  "beautifulsoup4==4.15.0"
+  "cffi==2.1.1"
+  "cryptography==50.0.2"
+  "google==3.0.0"
+  "grpcio==1.85.3"
+  "grpcio-health-checking==1.85.1"
+  "protobuf==7.36.2"
+  "provide-foundation==0.4.10"
+  "pycparser==3.12"
+  "soupsieve==4.1.3"
+  "structlog==26.1.0"
+  "tomli_w==1.2.0"
+  "typing_extensions==4.16.0"
+)
 SCHEMA=1 # bump when the layout of .peers changes
 
 export GOFLAGS="-mod=mod -buildvcs=false"
@@ -164,7 +183,20 @@ build_python() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# 4. RPCPlugin Go v0.3.1 (opt-in; see the header).
+# 4. pyvider-rpcplugin: a venv of its own (tests/interop/python/pyvider_host.py runs in it).
+PYVIDER_VENV="$PEERS/venv-pyvider"
+PYVIDER_KEY="$(keyof "$SCHEMA" "$PYVERSION" "${PYVIDER_PINS[@]}")"
+build_pyvider() {
+  rm -rf "$PYVIDER_VENV"
+  python3 -m venv "$PYVIDER_VENV"
+  "$PYVIDER_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+    "${PYVIDER_PINS[@]}"
+  "$PYVIDER_VENV/bin/python" -c "import pyvider.rpcplugin"
+  echo "$PYVIDER_KEY" >"$PYVIDER_VENV/.key"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 5. RPCPlugin Go v0.3.1 (opt-in; see the header).
 RPC_DIR="$PEERS/rpcplugin"
 RPC_KEY="$(keyof "$SCHEMA" "$GOVERSION" "$RPCPLUGIN_VERSION")"
 build_rpcplugin() {
@@ -202,6 +234,7 @@ fresh "$BIN/.fixtures.key" "$FIX_KEY" && [[ -x "$BIN/gohost" && -x "$BIN/goplugi
   start_job go-fixtures build_fixtures
 fresh "$VENV/.key" "$PY_KEY" && fresh "$PEERS/pygen/.key" "$PYGEN_KEY" && fresh "$SDIST/.key" "$SDIST_KEY" ||
   start_job python-plugin build_python
+fresh "$PYVIDER_VENV/.key" "$PYVIDER_KEY" || start_job pyvider build_pyvider
 if [[ "${PEERS_RPCPLUGIN:-0}" == 1 ]]; then
   fresh "$RPC_DIR/.key" "$RPC_KEY" || start_job rpcplugin build_rpcplugin
 fi
@@ -212,7 +245,8 @@ for name in "${!JOBS[@]}"; do
     log "$name done"
   else
     if [[ $name == rpcplugin ]]; then
-      log "WARNING: RPCPlugin could not be built (log: $PEERS/.log.$name):"
+      # The one peer allowed to be missing: the Go module proxy refuses go.rpcplugin.org.
+      log "BLOCKED: RPCPlugin could not be built (log: $PEERS/.log.$name):"
       tail -3 "$PEERS/.log.$name" >&2
     else
       log "FAILED: $name; its log ($PEERS/.log.$name) ends with:"
@@ -238,6 +272,8 @@ ENV_LINES=(
   "PY_GREETER_PLUGIN=$SDIST/examples/greeter/plugin.py"
   "PY_HOST_KV=$INTEROP/python/pyhost_kv.py"
   "PY_KV_STUBS=$PEERS/pygen/kv"
+  "PYVIDER_PYTHON=$PYVIDER_VENV/bin/python"
+  "PYVIDER_HOST=$INTEROP/python/pyvider_host.py"
 )
 if [[ -x "$RPC_DIR/bin/count-plugin-server" && -x "$RPC_DIR/bin/count-plugin-client" ]]; then
   ENV_LINES+=("RPCPLUGIN_COUNT_SERVER=$RPC_DIR/bin/count-plugin-server"
