@@ -1,6 +1,6 @@
 /**
  * The host side: start a plugin process, read its handshake, connect over gRPC, and manage the
- * process until it is killed (protocol doc §1, §4, §5, §6).
+ * process until it is killed (docs/protocol.md §2, §5, §6, §7, §9).
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * The handshake line: the one line a plugin prints on stdout to tell its host where to connect.
  *
- * Wire facts: shared/docs/go-plugin-protocol.md §1.3 (format) and §1.4 (how a go-plugin v1.8
+ * Wire facts: docs/protocol.md §2.3 (format) and §2.4 (how a go-plugin v1.8
  * host parses it). Error texts are go-plugin's, so users can search for them.
  *
  *     CORE|APP|NETWORK|ADDRESS|PROTOCOL|CERT[|MUX]\n
@@ -146,7 +146,7 @@ const GO_BOOLS: Record<string, boolean> = {
 };
 
 /**
- * Parses a handshake line with go-plugin v1.8's semantics (protocol doc §1.4), in its order.
+ * Parses a handshake line with go-plugin v1.8's semantics (docs/protocol.md §2.4), in its order.
  * Throws a {@link PluginError} whose code and message match go-plugin's failure.
  *
  * @example

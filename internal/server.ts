@@ -1,6 +1,6 @@
 /**
  * The plugin side: check the magic cookie, negotiate a version, listen, print the handshake
- * line, serve until the host shuts the plugin down (protocol doc §1.2, §1.3, §2, §3, §5).
+ * line, serve until the host shuts the plugin down (docs/protocol.md §2.2, §2.3, §3, §4, §6).
  *
  * @module
  */
