@@ -43,6 +43,13 @@ export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/brok
 export type { Checksum } from "./internal/checksum.ts";
 export type { CallOptions, MethodClient, ServiceClient } from "./internal/grpc.ts";
 export type { ServiceRegistrar } from "./internal/grpc_server.ts";
+export type {
+  CallHandler,
+  CallKind,
+  CallRequest,
+  CallResponse,
+  Interceptor,
+} from "./internal/interceptors.ts";
 export type { Network } from "./internal/handshake.ts";
 export type { LogLevel, LogRecord } from "./internal/hclog.ts";
 export type { LogSink, PluginLogRecord } from "./internal/logger.ts";
@@ -51,6 +58,7 @@ export type { ExitStatus } from "./internal/runtime.ts";
 export type { HandshakeConfig } from "./internal/server.ts";
 export type { StdioSink } from "./internal/stdio.ts";
 export type { TlsConfig } from "./internal/tls.ts";
+export type { AutoMtlsCurve } from "./internal/mtls.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
 
 /**

@@ -16,13 +16,14 @@ import { type Checksum, verifyChecksum } from "./checksum.ts";
 import { handshakeDiagnostics } from "./diagnostics.ts";
 import { PluginError, type RpcError } from "./errors.ts";
 import { type ServiceClient, toRpcError } from "./grpc.ts";
-import { createServiceClient } from "./grpc_client.ts";
+import { type ClientSettings, createServiceClient } from "./grpc_client.ts";
+import type { Interceptor } from "./interceptors.ts";
 import { type HandshakeInfo, type Network, parseHandshakeLine } from "./handshake.ts";
 import { StderrLineParser } from "./hclog.ts";
 import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
 import { consoleLogSink, type LogSink } from "./logger.ts";
 import { decodeHandshakeCert, derToPem } from "./pem.ts";
-import type { Certificate } from "./mtls.ts";
+import type { AutoMtlsCurve, Certificate } from "./mtls.ts";
 import {
   baseName,
   chgrp,
@@ -245,6 +246,12 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   /** Generate certificates and speak mutual TLS (go-plugin's AutoMTLS). @default {false} */
   autoMtls?: boolean;
   /**
+   * The curve of the host's AutoMTLS certificate: go-plugin's P-521, or P-384 for plugins on
+   * grpcio/BoringSSL, which cannot do P-521.
+   * @default {"P-521"}
+   */
+  autoMtlsCurve?: AutoMtlsCurve;
+  /**
    * Accept a plugin that answers an AutoMTLS request without a certificate, and talk plaintext.
    * Off by default: without it such a plugin is refused with `tls-required`.
    * @default {false}
@@ -278,6 +285,16 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   signal?: AbortSignal;
   /** grpc-js channel options for the connection to the plugin. */
   grpcChannelOptions?: GrpcOptions;
+  /**
+   * Wrap every call made through `dispense()` and `client()`, the first outermost:
+   * `(next) => async (request) => …`.
+   */
+  interceptors?: Interceptor[];
+  /**
+   * The deadline of every call made through `dispense()` and `client()` that gives no
+   * `timeoutMs` of its own; it then fails with `DEADLINE_EXCEEDED`. @default {no deadline}
+   */
+  callTimeoutMs?: number;
 }
 
 const STDERR_TAIL_LINES = 20;
@@ -416,6 +433,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   #closing: Promise<void> | undefined;
   #reattached: boolean;
   readonly #controller: boolean;
+  readonly #callSettings: ClientSettings;
 
   /** @internal Use {@link startPlugin}. */
   constructor(init: {
@@ -433,6 +451,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     untrack: () => void;
     reattached: boolean;
     controller?: boolean;
+    callSettings?: ClientSettings;
   }) {
     this.protocolVersion = init.info.appVersion;
     this.network = init.info.network;
@@ -449,6 +468,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#untrack = init.untrack;
     this.#reattached = init.reattached;
     this.#controller = init.controller ?? true;
+    this.#callSettings = init.callSettings ?? {};
     this.exited = init.exited.then((status) => {
       this.#hasExited = true;
       void this.#close();
@@ -468,7 +488,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
 
   /** A typed client for any service of the plugin, by descriptor. */
   client<S extends ServiceDescriptor>(service: S): ServiceClient<S> {
-    return createServiceClient(service, this.#grpc);
+    return createServiceClient(service, this.#grpc, this.#callSettings);
   }
 
   /**
@@ -666,18 +686,21 @@ async function connect<P extends HostPluginSet>(
     broker,
     killGraceMs: options.killGraceMs ?? 2000,
     controller: options.protocol !== "rpcplugin",
+    callSettings: { interceptors: options.interceptors, timeoutMs: options.callTimeoutMs },
     ...extra,
   });
 
   // Like go-plugin's newGRPCClient: open the broker stream and the stdio stream right away, for
   // the plugin's whole life. A plugin without them still works: their errors are ignored.
+  // Straight on the channel: the protocol's own streams live as long as the plugin, so neither
+  // the caller's interceptors nor its default deadline apply to them.
   broker.runStream((outgoing) =>
-    client.client(GRPCBroker).startStream(outgoing, { signal: client.signal })
+    createServiceClient(GRPCBroker, grpcClient).startStream(outgoing, { signal: client.signal })
   );
   const sink = (option: StdioSink | "inherit" | "discard" | undefined, inherit: StdioSink) =>
     typeof option === "function" ? option : option === "inherit" ? inherit : () => {};
   void drainStdio(
-    client.client(GRPCStdio),
+    createServiceClient(GRPCStdio, grpcClient),
     {
       stdout: sink(options.syncStdout, writeRealStdout),
       stderr: sink(options.syncStderr, writeRealStderr),
@@ -784,7 +807,7 @@ export async function startPlugin<P extends HostPluginSet>(
   if (options.autoMtls || (rpcplugin && !options.tls)) {
     // Loaded only for AutoMTLS: the ASN.1 packages cost a plaintext host start-up time.
     const { generateCertificate } = await import("./mtls.ts");
-    hostCert = await generateCertificate();
+    hostCert = await generateCertificate({ curve: options.autoMtlsCurve });
     env.PLUGIN_CLIENT_CERT = hostCert.certPem;
   } else {
     delete env.PLUGIN_CLIENT_CERT;

@@ -7,7 +7,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import { Status } from "./errors.ts";
+import { metadataRecord, type RpcError, Status } from "./errors.ts";
 import {
   type CallOptions,
   messagesOf,
@@ -16,6 +16,7 @@ import {
   toRpcError,
 } from "./grpc.ts";
 import type { ServiceDescriptor } from "./shapes.ts";
+import { applyInterceptors, type CallResponse, type Interceptor } from "./interceptors.ts";
 
 /** An error shaped like grpc-js's ServiceError, from a status. */
 function statusError(status: grpc.StatusObject): grpc.ServiceError {
@@ -30,7 +31,8 @@ function statusError(status: grpc.StatusObject): grpc.ServiceError {
 /**
  * One unary call straight on the channel: what `Client.makeUnaryRequest` does without its
  * per-call interceptor chain, event emitter and captured stack trace (`new Error()` on every
- * call, for errors that plugwire rewraps anyway). plugwire's clients have no interceptors.
+ * call, for errors that plugwire rewraps anyway). plugwire's own interceptors (interceptors.ts)
+ * wrap this from the outside.
  */
 function unaryCall(
   client: grpc.Client,
@@ -39,6 +41,7 @@ function unaryCall(
   deserialize: (bytes: Buffer) => unknown,
   request: unknown,
   options: CallOptions | undefined,
+  meta?: { header: Record<string, string>; trailer: Record<string, string> },
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const deadline = options?.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
@@ -46,9 +49,13 @@ function unaryCall(
     let response: unknown;
     let received = false;
     let failure: grpc.StatusObject | undefined;
+    let headers: grpc.Metadata | undefined;
     let unlink = () => {};
     call.start(metadataOf(options), {
-      onReceiveMetadata() {},
+      onReceiveMetadata(metadata: grpc.Metadata) {
+        headers = metadata;
+        if (meta) Object.assign(meta.header, metadataRecord(metadata));
+      },
       onReceiveMessage(message: Buffer) {
         if (received) {
           call.cancelWithStatus(Status.UNIMPLEMENTED, "Too many responses received");
@@ -68,9 +75,11 @@ function unaryCall(
       },
       onReceiveStatus(status: grpc.StatusObject) {
         unlink();
-        if (failure) reject(toRpcError(statusError(failure)));
-        else if (status.code !== Status.OK) reject(toRpcError(statusError(status)));
-        else if (!received) {
+        if (meta) Object.assign(meta.trailer, metadataRecord(status.metadata));
+        if (failure) reject(withHeaders(toRpcError(statusError(failure)), headers));
+        else if (status.code !== Status.OK) {
+          reject(withHeaders(toRpcError(statusError(status)), headers));
+        } else if (!received) {
           reject(toRpcError(statusError({
             code: Status.UNIMPLEMENTED,
             details: "No message received",
@@ -117,6 +126,16 @@ function linkAbort(call: { cancel(): void }, signal: AbortSignal | undefined): (
   return () => signal.removeEventListener("abort", onAbort);
 }
 
+/** Adds the response headers to a failed call's error; its trailers win on a clash. */
+function withHeaders(err: RpcError, headers: grpc.Metadata | undefined): RpcError {
+  if (headers) {
+    for (const [key, value] of Object.entries(metadataRecord(headers))) {
+      if (!(key in err.metadata)) err.metadata[key] = value;
+    }
+  }
+  return err;
+}
+
 /** Reads a client call's responses; cancels the call if the reader stops early. */
 async function* readAll(
   stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
@@ -147,26 +166,56 @@ async function pump(
   }
 }
 
+/** What every call of a client gets unless the call says otherwise. */
+export interface ClientSettings {
+  /** Wrap each call, the first outermost. */
+  interceptors?: readonly Interceptor[];
+  /** The deadline of a call that gives no `timeoutMs` of its own. */
+  timeoutMs?: number;
+}
+
+/** Where a call's response headers and trailers go as they arrive. */
+type Received = { header: Record<string, string>; trailer: Record<string, string> };
+
+function recordInto(
+  call: { on(event: "metadata", fn: (md: grpc.Metadata) => void): unknown } & {
+    on(event: "status", fn: (status: grpc.StatusObject) => void): unknown;
+  },
+  into: Received | undefined,
+): void {
+  if (!into) return;
+  call.on("metadata", (md) => Object.assign(into.header, metadataRecord(md)));
+  call.on("status", (status) => Object.assign(into.trailer, metadataRecord(status.metadata)));
+}
+
 /** A typed client for `service` over a grpc-js client (whose channel may be shared). */
 export function createServiceClient<S extends ServiceDescriptor>(
   descriptor: S,
   client: grpc.Client,
+  settings: ClientSettings = {},
 ): ServiceClient<S> {
   const service = descriptor as unknown as DescService;
   const def = serviceDefinition(descriptor);
   const out: Record<string, unknown> = {};
+  const defaultTimeoutMs = settings.timeoutMs;
+  const withDefaults = (options: CallOptions | undefined): CallOptions | undefined =>
+    defaultTimeoutMs === undefined || options?.timeoutMs !== undefined
+      ? options
+      : { ...options, timeoutMs: defaultTimeoutMs };
   for (const method of service.methods) {
     const d = def[method.localName];
     const path = d.path;
     const ser = d.requestSerialize;
     const de = d.responseDeserialize;
+    // The call itself: a promise (unary, client streaming) or an async iterable (the others).
+    let invoke: (message: unknown, options: CallOptions | undefined, into?: Received) => unknown;
     switch (method.methodKind) {
       case "unary":
-        out[method.localName] = (request: unknown, options?: CallOptions) =>
-          unaryCall(client, path, ser, de, request, options);
+        invoke = (request, options, into) =>
+          unaryCall(client, path, ser, de, request, options, into);
         break;
       case "server_streaming":
-        out[method.localName] = (request: unknown, options?: CallOptions) => {
+        invoke = (request, options, into) => {
           const call = client.makeServerStreamRequest(
             path,
             ser,
@@ -175,11 +224,12 @@ export function createServiceClient<S extends ServiceDescriptor>(
             metadataOf(options),
             callOptions(options),
           );
+          recordInto(call, into);
           return readAll(call, linkAbort(call, options?.signal));
         };
         break;
       case "client_streaming":
-        out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) =>
+        invoke = (requests, options, into) =>
           new Promise((resolve, reject) => {
             const call = client.makeClientStreamRequest(
               path,
@@ -193,12 +243,13 @@ export function createServiceClient<S extends ServiceDescriptor>(
                 else resolve(res);
               },
             );
+            recordInto(call, into);
             const unlink = linkAbort(call, options?.signal);
-            pump(requests, call).catch(reject);
+            pump(requests as AsyncIterable<unknown>, call).catch(reject);
           });
         break;
       case "bidi_streaming":
-        out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) => {
+        invoke = (requests, options, into) => {
           const call = client.makeBidiStreamRequest(
             path,
             ser,
@@ -206,11 +257,47 @@ export function createServiceClient<S extends ServiceDescriptor>(
             metadataOf(options),
             callOptions(options),
           );
-          pump(requests, call).catch(() => {});
+          recordInto(call, into);
+          pump(requests as AsyncIterable<unknown>, call).catch(() => {});
           return readAll(call, linkAbort(call, options?.signal));
         };
         break;
     }
+    if (!settings.interceptors?.length) {
+      out[method.localName] = (message: unknown, options?: CallOptions) =>
+        invoke(message, withDefaults(options));
+      continue;
+    }
+    const streamsResponses = method.methodKind === "server_streaming" ||
+      method.methodKind === "bidi_streaming";
+    const chain = applyInterceptors(async (request) => {
+      const response: CallResponse = { message: undefined, header: {}, trailer: {} };
+      const options = {
+        signal: request.signal,
+        timeoutMs: request.timeoutMs,
+        metadata: request.metadata,
+      };
+      const result = invoke(request.message, options, response);
+      response.message = streamsResponses ? result : await result;
+      return response;
+    }, settings.interceptors);
+    const start = (message: unknown, options: CallOptions | undefined) =>
+      chain({
+        path,
+        service: service.typeName,
+        method: method.name,
+        kind: method.methodKind,
+        message,
+        metadata: { ...options?.metadata },
+        signal: options?.signal,
+        timeoutMs: withDefaults(options)?.timeoutMs,
+      });
+    out[method.localName] = streamsResponses
+      ? (message: unknown, options?: CallOptions) =>
+        (async function* () {
+          yield* (await start(message, options)).message as AsyncIterable<unknown>;
+        })()
+      : async (message: unknown, options?: CallOptions) => (await start(message, options)).message;
   }
   return out as ServiceClient<S>;
 }

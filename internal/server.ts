@@ -14,7 +14,9 @@ import { Health, HealthCheckResponse_ServingStatus } from "../gen/core/grpc/heal
 import { GrpcBroker } from "./broker.ts";
 import { PluginError } from "./errors.ts";
 import type { ServiceImpl } from "./grpc.ts";
-import { registrarFor, type ServiceRegistrar } from "./grpc_server.ts";
+import { registrarFor, type ServiceImplOptions, type ServiceRegistrar } from "./grpc_server.ts";
+import type { Interceptor } from "./interceptors.ts";
+import type { AutoMtlsCurve } from "./mtls.ts";
 import { formatHandshakeLine, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
@@ -129,7 +131,10 @@ export type PluginSet = Record<string, GrpcPlugin>;
  *
  * @typeParam S The service's descriptor.
  * @param service The protobuf-es service descriptor, e.g. `KV` from the generated `kv_pb.ts`.
- * @param impl One function per method of the service, typed from the descriptor.
+ * @param impl Functions for the methods of the service, typed from the descriptor. A method left
+ *   out answers `UNIMPLEMENTED`, as in grpc-go (Terraform's 22-method Provider service is
+ *   usually served in part).
+ * @param options `strict: true` makes a method left out an error at start instead.
  * @returns The plugin, for a {@link PluginSet}.
  *
  * @example A KV plugin with an in-memory store
@@ -158,9 +163,10 @@ export type PluginSet = Record<string, GrpcPlugin>;
  */
 export function grpcPlugin<S extends ServiceDescriptor>(
   service: S,
-  impl: ServiceImpl<S, GrpcBroker>,
+  impl: Partial<ServiceImpl<S, GrpcBroker>>,
+  options?: ServiceImplOptions,
 ): GrpcPlugin {
-  return { register: (registrar) => registrar.add(service, impl) };
+  return { register: (registrar) => registrar.add(service, impl, options) };
 }
 
 /**
@@ -215,10 +221,21 @@ export interface ServeOptions {
    * matching TLS options.
    */
   tls?: () => TlsConfig | Promise<TlsConfig>;
+  /**
+   * The curve of this plugin's AutoMTLS certificate: go-plugin's P-521, or P-384 for hosts on
+   * grpcio/BoringSSL, which cannot do P-521.
+   * @default {"P-521"}
+   */
+  autoMtlsCurve?: AutoMtlsCurve;
   /** grpc-js server options, e.g. message size limits. */
   grpcServerOptions?: GrpcOptions;
   /** The logger for the library's own messages (default: hclog JSON on stderr, level info). */
   logger?: Logger;
+  /**
+   * Wrap every call to the plugins' own services (not the protocol's), the first outermost:
+   * `(next) => async (request) => …`.
+   */
+  interceptors?: Interceptor[];
   /**
    * Called after the host asked the plugin to shut down, before `serve()` resolves; the
    * place to flush and close what the plugin holds.
@@ -342,7 +359,7 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   } else if (hostCert) {
     // Loaded only with AutoMTLS: the ASN.1 packages cost a plaintext plugin ~15 ms of start-up.
     const { generateCertificate } = await import("./mtls.ts");
-    const own = await generateCertificate();
+    const own = await generateCertificate({ curve: options.autoMtlsCurve });
     tls = { cert: own.certPem, key: own.keyPem, ca: hostCert };
     handshakeCert = encodeHandshakeCert(own.der);
     if (transports !== undefined) handshakeCert = padBase64(handshakeCert);
@@ -389,7 +406,12 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   // go-plugin's order: health, reflection, the plugins' services, broker, controller, stdio.
   registrar.add(Health, health.impl());
   reflection.register(registrar);
-  for (const plugin of Object.values(plugins)) plugin.register(registrar);
+  const pluginRegistrar = options.interceptors?.length
+    ? registrarFor(server, broker, (name, d) => reflection.add(name, d), {
+      interceptors: options.interceptors,
+    })
+    : registrar;
+  for (const plugin of Object.values(plugins)) plugin.register(pluginRegistrar);
   registrar.add(GRPCBroker, {
     startStream: (requests) => broker.runStream(() => requests),
   });
