@@ -629,7 +629,8 @@ function waitForReady(client: grpc.Client, timeoutMs: number): Promise<void> {
   });
 }
 
-async function connect<P extends HostPluginSet>(
+/** Connects to a plugin at the handshake's address and opens the protocol's streams. */
+export async function connect<P extends HostPluginSet>(
   info: HandshakeInfo,
   plugins: P,
   tls: TlsConfig | undefined,

@@ -90,13 +90,17 @@ async function writeAll(
  * @example Refusing to start with a method missing
  * ```ts
  * import { grpcPlugin, type ServiceImplOptions } from "@plugwire/plugwire/plugin";
+ * import { connectInProcess } from "@plugwire/plugwire/testing";
  * import { KV } from "../gen/kv/kv_pb.ts";
  * import assert from "node:assert/strict";
  *
  * const options: ServiceImplOptions = { strict: true };
  * const kv = grpcPlugin(KV, { get: () => ({ value: new Uint8Array() }) }, options);
- * // Registering it (what serve() does) throws: put() is missing.
- * assert.throws(() => kv.register({ add: () => { throw new TypeError("no put()"); }, addGrpcJs() {} }), TypeError);
+ * // Serving it throws before anything listens: put() is missing.
+ * await assert.rejects(
+ *   connectInProcess({ serve: { plugins: { kv } }, host: { plugins: { kv: KV } } }),
+ *   /no implementation of put\(\)/,
+ * );
  * ```
  */
 export interface ServiceImplOptions {
@@ -128,15 +132,21 @@ export function serviceHandlers<B>(
   const service = descriptor as unknown as DescService;
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
-    const fn = impl[method.localName] as ((...args: unknown[]) => unknown) | undefined;
+    let fn = impl[method.localName] as ((...args: unknown[]) => unknown) | undefined;
     if (typeof fn !== "function") {
       if (settings.strict || fn !== undefined) {
         throw new TypeError(
           `Cannot serve ${service.typeName}: no implementation of ${method.localName}()`,
         );
       }
-      handlers[method.localName] = unimplemented(method.name, method.methodKind);
-      continue;
+      if (!settings.interceptors?.length) {
+        handlers[method.localName] = unimplemented(method.name, method.methodKind);
+        continue;
+      }
+      // Interceptors see these calls too, as grpc-go's do.
+      fn = () => {
+        throw new RpcError(Status.UNIMPLEMENTED, `method ${method.name} not implemented`);
+      };
     }
     if (settings.interceptors?.length) {
       handlers[method.localName] = intercepted(method, fn, impl, broker, settings.interceptors);
