@@ -59,6 +59,8 @@ export type { HandshakeConfig } from "./internal/server.ts";
 export type { StdioSink } from "./internal/stdio.ts";
 export type { TlsConfig } from "./internal/tls.ts";
 export type { AutoMtlsCurve } from "./internal/mtls.ts";
+export type { GoReattachConfig } from "./internal/reattach_format.ts";
+export { formatReattachProviders, parseReattachProviders } from "./internal/reattach_format.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
 
 /**

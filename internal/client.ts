@@ -188,6 +188,11 @@ export interface ReattachConfig {
   tls?: TlsConfig;
   /** A directory the first host made for the plugin's sockets, removed by whoever kills it. */
   socketDir?: string;
+  /**
+   * The host did not start the plugin and must never stop it (go-plugin's `Test`, a provider
+   * started with `-debug`): `kill()` only disconnects. @default {false}
+   */
+  test?: boolean;
 }
 
 /**
@@ -434,6 +439,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   #reattached: boolean;
   readonly #controller: boolean;
   readonly #callSettings: ClientSettings;
+  readonly #test: boolean;
 
   /** @internal Use {@link startPlugin}. */
   constructor(init: {
@@ -452,6 +458,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     reattached: boolean;
     controller?: boolean;
     callSettings?: ClientSettings;
+    test?: boolean;
   }) {
     this.protocolVersion = init.info.appVersion;
     this.network = init.info.network;
@@ -469,6 +476,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#reattached = init.reattached;
     this.#controller = init.controller ?? true;
     this.#callSettings = init.callSettings ?? {};
+    this.#test = init.test ?? false;
     this.exited = init.exited.then((status) => {
       this.#hasExited = true;
       void this.#close();
@@ -527,6 +535,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     };
     if (this.#tls) config.tls = { ...this.#tls };
     if (this.#socketDir) config.socketDir = this.#socketDir;
+    if (this.#test) config.test = true;
     return config;
   }
 
@@ -541,7 +550,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   }
 
   async #kill(): Promise<void> {
-    if (!this.#hasExited) {
+    // A plugin in debug mode (reattach `test`) belongs to whoever started it: only disconnect.
+    if (!this.#hasExited && !this.#test) {
       let answered = false;
       // An RPCPlugin plugin has no controller: straight to SIGTERM.
       if (this.#controller) {
@@ -643,6 +653,7 @@ export async function connect<P extends HostPluginSet>(
     socketDir?: string;
     untrack: () => void;
     reattached: boolean;
+    test?: boolean;
   },
 ): Promise<PluginClient<P>> {
   const { credentials, options: tlsOptions } = channelCredentials(tls);
@@ -1005,6 +1016,7 @@ async function reattach<P extends HostPluginSet>(
       socketDir: config.socketDir,
       untrack: () => clearInterval(poll),
       reattached: true,
+      test: config.test,
     });
   } catch (cause) {
     clearInterval(poll);

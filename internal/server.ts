@@ -17,6 +17,7 @@ import type { ServiceImpl } from "./grpc.ts";
 import { registrarFor, type ServiceImplOptions, type ServiceRegistrar } from "./grpc_server.ts";
 import type { Interceptor } from "./interceptors.ts";
 import type { AutoMtlsCurve } from "./mtls.ts";
+import { debugBanner } from "./reattach_format.ts";
 import { formatHandshakeLine, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
@@ -29,6 +30,7 @@ import {
   getEnv,
   onExit,
   onSignal,
+  ownPid,
   removePathSync,
   writeRealStderr,
   writeRealStdout,
@@ -237,6 +239,12 @@ export interface ServeOptions {
    */
   interceptors?: Interceptor[];
   /**
+   * Debug mode (go-plugin's `ServeConfig.Test`, a Terraform provider's `-debug`): started by
+   * hand, no cookie check and no handshake line; prints the `TF_REATTACH_PROVIDERS` line under
+   * `name` for a host to attach to, and serves until SIGINT or SIGTERM, whatever hosts do.
+   */
+  debug?: { name: string };
+  /**
    * Called after the host asked the plugin to shut down, before `serve()` resolves; the
    * place to flush and close what the plugin holds.
    */
@@ -326,7 +334,8 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     writeRealStderr(MISCONFIGURED_MESSAGE);
     exitProcess(1);
   }
-  if (getEnv(magicCookieKey) !== magicCookieValue) {
+  // Debug mode is started by hand, on purpose: no cookie (go-plugin's test mode skips it too).
+  if (!options.debug && getEnv(magicCookieKey) !== magicCookieValue) {
     writeRealStderr(COOKIE_MESSAGE);
     exitProcess(1);
   }
@@ -456,22 +465,36 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
   }
 
   // go-plugin plugins ignore SIGINT: a Ctrl-C in the host's terminal reaches the whole process
-  // group, and the host decides when its plugins stop.
-  cleanups.push(onSignal("SIGINT", () => log.trace("plugin received interrupt signal, ignoring")));
+  // group, and the host decides when its plugins stop. In debug mode the user's Ctrl-C stops it.
+  cleanups.push(onSignal("SIGINT", () => {
+    if (options.debug) void stop();
+    else log.trace("plugin received interrupt signal, ignoring");
+  }));
   // SIGTERM ends the process as the default action would, but without leaving the socket.
   cleanups.push(onSignal("SIGTERM", () => {
     void bound.cleanup().finally(() => exitProcess(143));
   }));
 
   const multiplexEnv = getEnv("PLUGIN_MULTIPLEX_GRPC");
-  writeRealStdout(formatHandshakeLine({
-    appVersion: version,
+  // Debug mode prints no handshake line but the reattach configuration (docs/protocol.md §9.3).
+  const debugLine = options.debug && debugBanner(options.debug.name, {
+    protocol: "grpc",
+    protocolVersion: version,
     network: bound.network,
     address: bound.address,
-    serverCert: handshakeCert,
-    // The broker is not multiplexed; say so only when asked (see formatHandshakeLine).
-    multiplex: multiplexEnv ? false : undefined,
-  }));
+    pid: ownPid(),
+    test: true,
+  });
+  writeRealStdout(
+    debugLine || formatHandshakeLine({
+      appVersion: version,
+      network: bound.network,
+      address: bound.address,
+      serverCert: handshakeCert,
+      // The broker is not multiplexed; say so only when asked (see formatHandshakeLine).
+      multiplex: multiplexEnv ? false : undefined,
+    }),
+  );
   outputCapture.handshakePrinted();
 
   return {
