@@ -15,10 +15,15 @@ import { GrpcBroker } from "./broker.ts";
 import { type Checksum, verifyChecksum } from "./checksum.ts";
 import { handshakeDiagnostics } from "./diagnostics.ts";
 import { PluginError, type RpcError } from "./errors.ts";
-import { type ServiceClient, toRpcError } from "./grpc.ts";
+import { type ServiceClient, serviceDefinition, toRpcError } from "./grpc.ts";
 import { type ClientSettings, createServiceClient } from "./grpc_client.ts";
 import type { Interceptor } from "./interceptors.ts";
-import { type HandshakeInfo, type Network, parseHandshakeLine } from "./handshake.ts";
+import {
+  type HandshakeConfig,
+  type HandshakeInfo,
+  type Network,
+  parseHandshakeLine,
+} from "./handshake.ts";
 import { StderrLineParser } from "./hclog.ts";
 import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
 import { consoleLogSink, type LogSink } from "./logger.ts";
@@ -47,7 +52,6 @@ import {
 import { drainStdio, type StdioSink } from "./stdio.ts";
 import { channelCredentials, type TlsConfig } from "./tls.ts";
 import { grpcTarget } from "./transport.ts";
-import type { HandshakeConfig } from "./server.ts";
 
 /**
  * A plugin as the host sees it: a protobuf-es service descriptor (dispensed as a typed client)
@@ -302,6 +306,62 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   callTimeoutMs?: number;
 }
 
+/**
+ * Options of `startPlugin()` for a host with plugin sets by version only: the client it returns
+ * is typed by the negotiated version (see {@link VersionedPluginClient}).
+ *
+ * @typeParam V The plugin sets by protocol version.
+ *
+ * @example Two versions of one plugin
+ * ```ts
+ * import type { VersionedStartOptions } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import { Test } from "../gen/grpctest/grpctest_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: VersionedStartOptions<{ 1: { kv: typeof KV }; 2: { test: typeof Test } }> = {
+ *   cmd: ["./plugin"],
+ *   handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" }, // no protocolVersion
+ *   versionedPlugins: { 1: { kv: KV }, 2: { test: Test } },
+ * };
+ * assert.deepEqual(Object.keys(options.versionedPlugins), ["1", "2"]);
+ * ```
+ */
+export type VersionedStartOptions<V extends Record<number, HostPluginSet>> =
+  & Omit<StartOptions, "plugins" | "versionedPlugins">
+  & {
+    /** Not with `versionedPlugins` here: give every set under its version. */
+    plugins?: undefined;
+    /** Plugin sets by protocol version; the highest the plugin also speaks wins. */
+    versionedPlugins: V;
+  };
+
+/**
+ * A client of a plugin started with `versionedPlugins`: one `PluginClient` type per version,
+ * told apart by `protocolVersion`, so that `dispense()` after a check of the negotiated version
+ * is typed by that version's plugin set.
+ *
+ * @typeParam V The plugin sets by protocol version.
+ *
+ * @example Dispensing by the negotiated version
+ * ```ts
+ * import type { VersionedPluginClient } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import { Test } from "../gen/grpctest/grpctest_pb.ts";
+ *
+ * type Sets = { 1: { kv: typeof KV }; 2: { test: typeof Test } };
+ * async function describe(plugin: VersionedPluginClient<Sets>): Promise<string> {
+ *   if (plugin.protocolVersion === 2) {
+ *     return `doubled: ${(await plugin.dispense("test").double({ input: 2 })).output}`;
+ *   }
+ *   return `kv: ${(await plugin.dispense("kv").get({ key: "a" })).value.length} bytes`;
+ * }
+ * ```
+ */
+export type VersionedPluginClient<V extends Record<number, HostPluginSet>> = {
+  [K in keyof V & number]: PluginClient<V[K]> & { readonly protocolVersion: K };
+}[keyof V & number];
+
 const STDERR_TAIL_LINES = 20;
 /** go-plugin's bufio.Scanner stops at 64 KiB lines; a longer first line is not a handshake. */
 const MAX_HANDSHAKE_LINE = 64 * 1024;
@@ -356,6 +416,12 @@ function validate(options: StartOptions): void {
   if (!options.plugins && !options.versionedPlugins) {
     throw new PluginError("misconfigured", "give plugins or versionedPlugins");
   }
+  if (options.plugins && options.handshake.protocolVersion === undefined) {
+    throw new PluginError(
+      "misconfigured",
+      "plugins need handshake.protocolVersion (or give versionedPlugins)",
+    );
+  }
   const h = options.handshake;
   if (!h.magicCookieKey || !h.magicCookieValue) {
     throw new PluginError(
@@ -368,8 +434,9 @@ function validate(options: StartOptions): void {
 function hostPluginSets<P extends HostPluginSet>(options: StartOptions<P>): Map<number, P> {
   const sets = new Map<number, P>();
   for (const [v, set] of Object.entries(options.versionedPlugins ?? {})) sets.set(Number(v), set);
-  if (options.plugins && !sets.has(options.handshake.protocolVersion)) {
-    sets.set(options.handshake.protocolVersion, options.plugins);
+  const version = options.handshake.protocolVersion;
+  if (options.plugins && version !== undefined && !sets.has(version)) {
+    sets.set(version, options.plugins);
   }
   return sets;
 }
@@ -423,6 +490,10 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   readonly broker: GrpcBroker;
   /** Settles with the exit status when the plugin process exits. */
   readonly exited: Promise<ExitStatus>;
+  /** Whether the connection uses TLS (AutoMTLS or manual). */
+  readonly tls: boolean;
+  /** The plugin's handshake line as it printed it; undefined after a reattach. */
+  readonly handshakeLine: string | undefined;
 
   readonly #plugins: P;
   readonly #grpc: grpc.Client;
@@ -459,6 +530,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     controller?: boolean;
     callSettings?: ClientSettings;
     test?: boolean;
+    handshakeLine?: string;
   }) {
     this.protocolVersion = init.info.appVersion;
     this.network = init.info.network;
@@ -477,6 +549,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#controller = init.controller ?? true;
     this.#callSettings = init.callSettings ?? {};
     this.#test = init.test ?? false;
+    this.tls = init.tls !== undefined;
+    this.handshakeLine = init.handshakeLine;
     this.exited = init.exited.then((status) => {
       this.#hasExited = true;
       void this.#close();
@@ -514,6 +588,29 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
       : this.client(plugin);
     this.#dispensed.set(name, client);
     return client as Dispensed<P[K]>;
+  }
+
+  /**
+   * The certificate the plugin presents on this connection (DER), read from a TLS session of
+   * one health check; undefined without TLS. With AutoMTLS it is the one from the handshake.
+   */
+  peerCertificate(): Promise<Uint8Array | undefined> {
+    if (!this.#tls) return Promise.resolve(undefined);
+    const check = serviceDefinition(Health).check;
+    return new Promise((resolve, reject) => {
+      const call = this.#grpc.makeUnaryRequest(
+        check.path,
+        check.requestSerialize,
+        check.responseDeserialize,
+        { service: PLUGIN_HEALTH_SERVICE },
+        { deadline: Date.now() + 5000 },
+        (err) => {
+          if (err) return reject(toRpcError(err));
+          const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+          resolve(raw ? new Uint8Array(raw) : undefined);
+        },
+      );
+    });
   }
 
   /** Checks that the plugin answers (a health check of service `plugin`). Throws an RpcError. */
@@ -654,6 +751,7 @@ export async function connect<P extends HostPluginSet>(
     untrack: () => void;
     reattached: boolean;
     test?: boolean;
+    handshakeLine?: string;
   },
 ): Promise<PluginClient<P>> {
   const { credentials, options: tlsOptions } = channelCredentials(tls);
@@ -959,6 +1057,7 @@ export async function startPlugin<P extends HostPluginSet>(
 
   try {
     return await connect(info, sets.get(info.appVersion)!, tls, options, {
+      handshakeLine: outcome.line,
       name,
       pid: child.pid,
       child,

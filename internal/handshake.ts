@@ -37,6 +37,35 @@ export const CORE_PROTOCOL_VERSION = 1;
  */
 export type Network = "unix" | "tcp";
 
+/**
+ * The handshake both sides must agree on. The cookie is not a security measure: it only tells a
+ * plugin that it was started by a host, so a user who runs it by hand gets a clear message.
+ *
+ * @example One constant for the host and the plugin
+ * ```ts
+ * import type { HandshakeConfig } from "@plugwire/plugwire";
+ *
+ * // In a module both sides import; go-plugin's examples use these values.
+ * const HANDSHAKE: HandshakeConfig = {
+ *   protocolVersion: 1,
+ *   magicCookieKey: "BASIC_PLUGIN",
+ *   magicCookieValue: "hello",
+ * };
+ * // Host: startPlugin({ handshake: HANDSHAKE, ... }); plugin: serve({ handshake: HANDSHAKE, ... })
+ * ```
+ */
+export interface HandshakeConfig {
+  /**
+   * The application protocol version of `plugins`. Not needed when only `versionedPlugins`
+   * are given: their keys are the versions.
+   */
+  protocolVersion?: number;
+  /** Name of the environment variable the host sets (e.g. `BASIC_PLUGIN`). */
+  magicCookieKey: string;
+  /** Its value (e.g. `hello`). */
+  magicCookieValue: string;
+}
+
 /** What a plugin announces in its handshake line. */
 export interface HandshakeInfo {
   /** Core protocol version (always 1 for a compatible plugin). */

@@ -18,7 +18,7 @@ import { registrarFor, type ServiceImplOptions, type ServiceRegistrar } from "./
 import type { Interceptor } from "./interceptors.ts";
 import type { AutoMtlsCurve } from "./mtls.ts";
 import { debugBanner } from "./reattach_format.ts";
-import { formatHandshakeLine, type Network } from "./handshake.ts";
+import { formatHandshakeLine, type HandshakeConfig, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
 import { chooseTransport, padBase64, TRANSPORTS_ENV } from "./rpcplugin.ts";
@@ -39,31 +39,8 @@ import { OutputCapture } from "./stdio.ts";
 import { rejectOutOfDateClientCert, serverCredentials, type TlsConfig } from "./tls.ts";
 import { bindServer } from "./transport.ts";
 
-/**
- * The handshake both sides must agree on. The cookie is not a security measure: it only tells a
- * plugin that it was started by a host, so a user who runs it by hand gets a clear message.
- *
- * @example One constant for the host and the plugin
- * ```ts
- * import type { HandshakeConfig } from "@plugwire/plugwire";
- *
- * // In a module both sides import; go-plugin's examples use these values.
- * const HANDSHAKE: HandshakeConfig = {
- *   protocolVersion: 1,
- *   magicCookieKey: "BASIC_PLUGIN",
- *   magicCookieValue: "hello",
- * };
- * // Host: startPlugin({ handshake: HANDSHAKE, ... }); plugin: serve({ handshake: HANDSHAKE, ... })
- * ```
- */
-export interface HandshakeConfig {
-  /** The application protocol version of this plugin set. */
-  protocolVersion: number;
-  /** Name of the environment variable the host sets (e.g. `BASIC_PLUGIN`). */
-  magicCookieKey: string;
-  /** Its value (e.g. `hello`). */
-  magicCookieValue: string;
-}
+// The handshake settings live with the handshake; re-exported here, where they used to be.
+export type { HandshakeConfig } from "./handshake.ts";
 
 /**
  * A plugin as its server sees it: the gRPC services it adds to the plugin's server.
@@ -307,7 +284,13 @@ function pluginSets(options: ServeOptions): Map<number, PluginSet> {
   for (const [version, set] of Object.entries(options.versionedPlugins ?? {})) {
     sets.set(Number(version), set);
   }
-  if (options.plugins) sets.set(options.handshake.protocolVersion, options.plugins);
+  if (options.plugins) {
+    const version = options.handshake.protocolVersion;
+    if (version === undefined) {
+      throw new TypeError("Cannot serve `plugins` without `handshake.protocolVersion`");
+    }
+    sets.set(version, options.plugins);
+  }
   if (sets.size === 0) {
     throw new TypeError("Cannot serve: give `plugins` or `versionedPlugins`");
   }

@@ -4,8 +4,16 @@
 import assert from "node:assert/strict";
 import { type Interceptor, PluginError, RpcError, startPlugin, Status } from "../host.ts";
 import { Test } from "../gen/grpctest/grpctest_pb.ts";
+import { KV } from "../gen/kv/kv_pb.ts";
 import { Streams } from "../gen/streams/streams_pb.ts";
-import { denoCommand, HANDSHAKE, TEST_MARK, testNoLeftovers, testRoot } from "./_util.ts";
+import {
+  denoCommand,
+  HANDSHAKE,
+  helperPlugin,
+  TEST_MARK,
+  testNoLeftovers,
+  testRoot,
+} from "./_util.ts";
 
 function apiPlugin(mode: string, env: Record<string, string> = {}) {
   return {
@@ -188,6 +196,76 @@ for (const curve of ["P-521", "P-384"] as const) {
       const key = new X509Certificate(pem).publicKey;
       assert.equal(key.asymmetricKeyDetails?.namedCurve, expected);
     }
+  });
+}
+
+Deno.test("versionedPlugins: dispense() is typed by the negotiated version; no protocolVersion needed", async () => {
+  const { magicCookieKey, magicCookieValue } = HANDSHAKE;
+  for (const [offered, expected] of [["1,2", 2], ["1", 1]] as const) {
+    await using plugin = await startPlugin({
+      ...helperPlugin("serve", { HELPER_VERSIONS: offered }),
+      handshake: { magicCookieKey, magicCookieValue },
+      versionedPlugins: { 1: { kv: KV }, 2: { test: Test } },
+    });
+    assert.equal(plugin.protocolVersion, expected);
+    if (plugin.protocolVersion === 2) {
+      assert.equal((await plugin.dispense("test").double({ input: 5 })).output, 10);
+      // @ts-expect-error: version 2's plugin set has no "kv"
+      assert.throws(() => plugin.dispense("kv"), PluginError);
+    } else {
+      await plugin.dispense("kv").put({ key: "v", value: new Uint8Array([1]) });
+      // @ts-expect-error: version 1's plugin set has no "test"
+      assert.throws(() => plugin.dispense("test"), PluginError);
+    }
+  }
+});
+
+Deno.test("startPlugin() refuses plugins without handshake.protocolVersion", async () => {
+  const { magicCookieKey, magicCookieValue } = HANDSHAKE;
+  await assert.rejects(
+    startPlugin({
+      ...helperPlugin("serve"),
+      handshake: { magicCookieKey, magicCookieValue },
+      plugins: { kv: KV },
+    }),
+    (err) =>
+      err instanceof PluginError && err.code === "misconfigured" &&
+      /handshake\.protocolVersion/.test(err.message),
+  );
+});
+
+for (const autoMtls of [false, true]) {
+  Deno.test(`PluginClient says what it is connected to${autoMtls ? " (AutoMTLS)" : ""}`, async () => {
+    await using plugin = await startPlugin({
+      ...apiPlugin("streams"),
+      plugins: { streams: Streams },
+      autoMtls,
+    });
+    assert.equal(plugin.tls, autoMtls);
+    assert.equal(plugin.network, "unix");
+    const fields = plugin.handshakeLine!.split("|");
+    assert.deepEqual(fields.slice(0, 5), ["1", "1", "unix", plugin.address, "grpc"]);
+    const peer = await plugin.peerCertificate();
+    if (!autoMtls) {
+      assert.equal(fields[5], "");
+      assert.equal(peer, undefined);
+    } else {
+      // The certificate on the TLS session is the one the handshake announced.
+      const fromHandshake = Uint8Array.from(
+        atob(fields[5] + "=".repeat((4 - fields[5].length % 4) % 4)),
+        (c) => c.charCodeAt(0),
+      );
+      assert.deepEqual([...peer!], [...fromHandshake]);
+    }
+    const reattached = await startPlugin({
+      reattach: plugin.reattachConfig(),
+      handshake: HANDSHAKE,
+      plugins: { streams: Streams },
+      logger: () => {},
+    });
+    assert.equal(reattached.handshakeLine, undefined);
+    assert.equal(reattached.tls, autoMtls);
+    await reattached.close();
   });
 }
 
