@@ -181,7 +181,7 @@ export function serviceHandlers<B>(
             .then(() =>
               writeAll(call, fn.call(impl, call.request, ctx) as AsyncIterable<unknown>, ctx.signal)
             )
-            .then(() => call.end(), (err) => call.destroy(toServiceError(err) as Error));
+            .then(() => call.end(), (err) => call.emit("error", toServiceError(err)));
         };
         break;
       case "client_streaming":
@@ -206,7 +206,7 @@ export function serviceHandlers<B>(
                 ctx.signal,
               )
             )
-            .then(() => call.end(), (err) => call.destroy(toServiceError(err) as Error));
+            .then(() => call.end(), (err) => call.emit("error", toServiceError(err)));
         };
         break;
     }

@@ -136,6 +136,38 @@ Deno.test("RpcError carries the response metadata: the plugin's trailers and hea
   );
 });
 
+Deno.test("a streaming method that throws: the caller gets its status and metadata", async () => {
+  await using plugin = await startPlugin({
+    ...apiPlugin("streams"),
+    plugins: { streams: Streams },
+  });
+  const streams = plugin.dispense("streams");
+  // Before the first message (this hung before grpc_server.ts emitted the error itself).
+  await assert.rejects(
+    // A deadline, so that a regression fails instead of hanging.
+    Array.fromAsync(streams.count({ value: 999n }, { timeoutMs: 10_000 })),
+    (err) =>
+      err instanceof RpcError && err.code === Status.NOT_FOUND && err.details === "no stream" &&
+      err.metadata["x-detail"] === "999",
+  );
+  // Mid-stream, on a bidirectional call.
+  const replies: bigint[] = [];
+  await assert.rejects(
+    (async () => {
+      const requests = (async function* () {
+        yield { value: 1n };
+        yield { value: 999n };
+      })();
+      for await (const reply of streams.double(requests, { timeoutMs: 10_000 })) {
+        replies.push(reply.value);
+      }
+    })(),
+    (err) => err instanceof RpcError && err.code === Status.OUT_OF_RANGE,
+  );
+  assert.deepEqual(replies, [2n]);
+  assert.equal((await streams.next({ value: 1n })).value, 2n); // the connection is fine
+});
+
 Deno.test("callTimeoutMs: calls without a timeout of their own get it, and end DEADLINE_EXCEEDED", async () => {
   const timeouts: Array<number | undefined> = [];
   await using plugin = await startPlugin({
