@@ -1,7 +1,8 @@
 /**
- * Interop: the AutoMTLS curve option (docs/protocol.md §5.4) against a real go-plugin v1.8.0
- * plugin. A plugwire host with a P-384 certificate (what grpcio/BoringSSL peers need) talks
- * mutual TLS to our Go fixture `goplugin`, which answers with go-plugin's P-521 certificate.
+ * Interop: the AutoMTLS curve option (docs/protocol.md §5.4) against real go-plugin v1.8.0
+ * peers. A plugwire host with a P-384 certificate (what grpcio/BoringSSL peers need) talks
+ * mutual TLS to our Go fixture `goplugin`, which answers with go-plugin's P-521 certificate; and
+ * go-plugin's host (`gohost`) talks to a plugwire plugin whose certificate is P-384.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { startPlugin } from "../../host.ts";
 import { KV } from "../../gen/kv/kv_pb.ts";
-import { TEST_MARK, testNoLeftovers, testRoot } from "../_util.ts";
+import { denoCommand, TEST_MARK, testNoLeftovers, testRoot } from "../_util.ts";
 import { peers, peersMissing } from "./_peers.ts";
 
 for (const curve of ["P-384", "P-521"] as const) {
@@ -43,5 +44,31 @@ for (const curve of ["P-384", "P-521"] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "go-plugin's host talks AutoMTLS to a plugwire plugin with a P-384 certificate",
+  ignore: peersMissing !== undefined,
+  async fn() {
+    const out = await new Deno.Command(peers.GO_FIXTURE_HOST, {
+      args: [
+        "-automtls",
+        "-plugin",
+        denoCommand("tests/fixtures/api_plugin.ts").join(" "),
+        "-mode",
+        "kv-roundtrip",
+        "k",
+        "p-384",
+      ],
+      env: { PLUGWIRE_TEST_MARK: TEST_MARK, API_MODE: "streams", API_CURVE: "P-384" },
+      stdin: "null",
+      stderr: "null",
+    }).output();
+    const lines = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(out.success, true, JSON.stringify(lines));
+    assert.equal(lines.find((l) => l.type === "connected")?.tls, true);
+    assert.equal(lines.find((l) => l.type === "kv-get")?.value, "p-384");
+    assert.equal(lines.find((l) => l.type === "killed")?.graceful, true);
+  },
+});
 
 testNoLeftovers();
