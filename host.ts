@@ -27,6 +27,8 @@ import {
   type PluginClient,
   type StartOptions,
   startPlugin as start,
+  type VersionedPluginClient,
+  type VersionedStartOptions,
 } from "./internal/client.ts";
 
 export type {
@@ -37,21 +39,33 @@ export type {
   PluginConnection,
   ReattachConfig,
   StartOptions,
+  VersionedPluginClient,
+  VersionedStartOptions,
 } from "./internal/client.ts";
 export { PluginClient } from "./internal/client.ts";
 export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
 export type { Checksum } from "./internal/checksum.ts";
 export type { CallOptions, MethodClient, ServiceClient } from "./internal/grpc.ts";
 export type { ServiceRegistrar } from "./internal/grpc_server.ts";
+export type {
+  CallHandler,
+  CallKind,
+  CallRequest,
+  CallResponse,
+  Interceptor,
+} from "./internal/interceptors.ts";
 export type { Network } from "./internal/handshake.ts";
 export type { LogLevel, LogRecord } from "./internal/hclog.ts";
 export type { LogSink, PluginLogRecord } from "./internal/logger.ts";
 export { consoleLogSink } from "./internal/logger.ts";
 export { parseReattachConfig } from "./internal/reattach.ts";
 export type { ExitStatus } from "./internal/runtime.ts";
-export type { HandshakeConfig } from "./internal/server.ts";
+export type { HandshakeConfig } from "./internal/handshake.ts";
 export type { StdioSink } from "./internal/stdio.ts";
 export type { TlsConfig } from "./internal/tls.ts";
+export type { AutoMtlsCurve } from "./internal/mtls.ts";
+export type { GoReattachConfig } from "./internal/reattach_format.ts";
+export { formatReattachProviders, parseReattachProviders } from "./internal/reattach_format.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
 export { cleanupPlugins, killPluginsOnSignal } from "./internal/lifetime.ts";
 export type { KillOnSignalOptions } from "./internal/lifetime.ts";
@@ -64,6 +78,8 @@ export type { KillOnSignalOptions } from "./internal/lifetime.ts";
  * certificate and speaks mutual TLS. Every failure is a {@link PluginError} with a `code`
  * (`start-timeout`, `incompatible-app-version`, `exited-before-connect`, …) and, where it helps,
  * the plugin's last stderr lines; a failed start leaves no process and no files behind.
+ * With `versionedPlugins` only, the client is typed by the negotiated version
+ * ({@link VersionedPluginClient}): check `protocolVersion`, then `dispense()`.
  *
  * @param options The command, the handshake, the plugins and how to run them.
  * @returns A connected client; kill it (or use `await using`) when done.
@@ -93,6 +109,35 @@ export type { KillOnSignalOptions } from "./internal/lifetime.ts";
  * await Deno.remove(cwd, { recursive: true });
  * ```
  */
+export function startPlugin<V extends Record<number, HostPluginSet>>(
+  options: VersionedStartOptions<V>,
+): Promise<VersionedPluginClient<V>>;
+/**
+ * Starts a plugin with `plugins` (and perhaps `versionedPlugins`), or reattaches to one.
+ *
+ * @param options The command, the handshake, the plugins and how to run them.
+ * @returns A connected client; kill it (or use `await using`) when done.
+ * @throws {PluginError} When the plugin cannot be started, handshaken or reached.
+ *
+ * @example A plugin set of one version
+ * ```ts
+ * import { PluginError, startPlugin } from "@plugwire/plugwire/host";
+ * import { KV } from "./gen/kv/kv_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await assert.rejects(
+ *   startPlugin({
+ *     cmd: ["/nonexistent/kv-plugin"],
+ *     handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *     plugins: { kv: KV },
+ *   }),
+ *   (err) => err instanceof PluginError && err.code === "exited-before-connect",
+ * );
+ * ```
+ */
+export function startPlugin<P extends HostPluginSet>(
+  options: StartOptions<P>,
+): Promise<PluginClient<P>>;
 export function startPlugin<P extends HostPluginSet>(
   options: StartOptions<P>,
 ): Promise<PluginClient<P>> {

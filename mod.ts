@@ -30,6 +30,7 @@ export {
   type PluginSet,
   serve,
   type ServeOptions,
+  type ServiceImplOptions,
   type ServingPlugin,
   startServe,
 } from "./plugin.ts";

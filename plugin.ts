@@ -40,7 +40,14 @@ import { type ServeOptions, type ServingPlugin, startServing } from "./internal/
 
 export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
 export type { CallContext, MethodImpl, ServiceImpl } from "./internal/grpc.ts";
-export type { ServiceRegistrar } from "./internal/grpc_server.ts";
+export type { ServiceImplOptions, ServiceRegistrar } from "./internal/grpc_server.ts";
+export type {
+  CallHandler,
+  CallKind,
+  CallRequest,
+  CallResponse,
+  Interceptor,
+} from "./internal/interceptors.ts";
 export type { Network } from "./internal/handshake.ts";
 export type { LogLevel } from "./internal/hclog.ts";
 export type { Logger, PluginLoggerOptions } from "./internal/logger.ts";
@@ -54,6 +61,7 @@ export type {
 } from "./internal/server.ts";
 export { grpcPlugin } from "./internal/server.ts";
 export type { TlsConfig } from "./internal/tls.ts";
+export type { AutoMtlsCurve } from "./internal/mtls.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
 
 /**

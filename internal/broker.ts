@@ -1,5 +1,5 @@
 /**
- * go-plugin's GRPCBroker (protocol doc §5.5, non-multiplexed): extra gRPC connections between
+ * go-plugin's GRPCBroker (docs/protocol.md §6.5, non-multiplexed): extra gRPC connections between
  * host and plugin, in either direction, negotiated over one `plugin.GRPCBroker/StartStream`
  * stream of `ConnInfo` messages. The side that accepts opens a fresh listener and sends its
  * address under a new id; the other side dials that id.
@@ -321,7 +321,8 @@ export class GrpcBroker {
     pooled.users++;
     let released = false;
     return {
-      client: (service) => createServiceClient(service, pooled.client, this.#closedError),
+      client: (service) =>
+        createServiceClient(service, pooled.client, { closed: this.#closedError }),
       close: () => {
         if (released) return;
         released = true;

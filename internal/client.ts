@@ -1,6 +1,6 @@
 /**
  * The host side: start a plugin process, read its handshake, connect over gRPC, and manage the
- * process until it is killed (protocol doc §1, §4, §5, §6).
+ * process until it is killed (docs/protocol.md §2, §5, §6, §7, §9).
  *
  * @module
  */
@@ -15,15 +15,21 @@ import { GrpcBroker } from "./broker.ts";
 import { type Checksum, verifyChecksum } from "./checksum.ts";
 import { handshakeDiagnostics } from "./diagnostics.ts";
 import { PluginError, type PluginErrorCode, RpcError, Status } from "./errors.ts";
-import { messageSizeOptions, type ServiceClient, toRpcError } from "./grpc.ts";
-import { createServiceClient } from "./grpc_client.ts";
-import { type HandshakeInfo, type Network, parseHandshakeLine } from "./handshake.ts";
+import { messageSizeOptions, type ServiceClient, serviceDefinition, toRpcError } from "./grpc.ts";
+import { type ClientSettings, createServiceClient } from "./grpc_client.ts";
+import type { Interceptor } from "./interceptors.ts";
+import {
+  type HandshakeConfig,
+  type HandshakeInfo,
+  type Network,
+  parseHandshakeLine,
+} from "./handshake.ts";
 import { StderrLineParser } from "./hclog.ts";
 import { LineSplitter, MAX_LINE_BYTES } from "./lines.ts";
 import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
 import { consoleLogSink, type LogSink } from "./logger.ts";
 import { decodeHandshakeCert, derToPem } from "./pem.ts";
-import type { Certificate } from "./mtls.ts";
+import type { AutoMtlsCurve, Certificate } from "./mtls.ts";
 import {
   baseName,
   chgrp,
@@ -47,7 +53,6 @@ import { trackChild, trackClient } from "./lifetime.ts";
 import { drainStdio, type StdioSink } from "./stdio.ts";
 import { channelCredentials, type TlsConfig } from "./tls.ts";
 import { grpcTarget } from "./transport.ts";
-import type { HandshakeConfig } from "./server.ts";
 
 /**
  * A plugin as the host sees it: a protobuf-es service descriptor (dispensed as a typed client)
@@ -188,6 +193,11 @@ export interface ReattachConfig {
   tls?: TlsConfig;
   /** A directory the first host made for the plugin's sockets, removed by whoever kills it. */
   socketDir?: string;
+  /**
+   * The host did not start the plugin and must never stop it (go-plugin's `Test`, a provider
+   * started with `-debug`): `kill()` only disconnects. @default {false}
+   */
+  test?: boolean;
 }
 
 /**
@@ -246,6 +256,12 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
   /** Generate certificates and speak mutual TLS (go-plugin's AutoMTLS). @default {false} */
   autoMtls?: boolean;
   /**
+   * The curve of the host's AutoMTLS certificate: go-plugin's P-521, or P-384 for plugins on
+   * grpcio/BoringSSL, which cannot do P-521.
+   * @default {"P-521"}
+   */
+  autoMtlsCurve?: AutoMtlsCurve;
+  /**
    * Accept a plugin that answers an AutoMTLS request without a certificate, and talk plaintext.
    * Off by default: without it such a plugin is refused with `tls-required`.
    * @default {false}
@@ -290,7 +306,73 @@ export interface StartOptions<P extends HostPluginSet = HostPluginSet> {
    * @default {268435456} (256 MiB)
    */
   maxMessageBytes?: number;
+  /**
+   * Wrap every call made through `dispense()` and `client()`, the first outermost:
+   * `(next) => async (request) => …`.
+   */
+  interceptors?: Interceptor[];
+  /**
+   * The deadline of every call made through `dispense()` and `client()` that gives no
+   * `timeoutMs` of its own; it then fails with `DEADLINE_EXCEEDED`. @default {no deadline}
+   */
+  callTimeoutMs?: number;
 }
+
+/**
+ * Options of `startPlugin()` for a host with plugin sets by version only: the client it returns
+ * is typed by the negotiated version (see {@link VersionedPluginClient}).
+ *
+ * @typeParam V The plugin sets by protocol version.
+ *
+ * @example Two versions of one plugin
+ * ```ts
+ * import type { VersionedStartOptions } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import { Test } from "../gen/grpctest/grpctest_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: VersionedStartOptions<{ 1: { kv: typeof KV }; 2: { test: typeof Test } }> = {
+ *   cmd: ["./plugin"],
+ *   handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" }, // no protocolVersion
+ *   versionedPlugins: { 1: { kv: KV }, 2: { test: Test } },
+ * };
+ * assert.deepEqual(Object.keys(options.versionedPlugins), ["1", "2"]);
+ * ```
+ */
+export type VersionedStartOptions<V extends Record<number, HostPluginSet>> =
+  & Omit<StartOptions, "plugins" | "versionedPlugins">
+  & {
+    /** Not with `versionedPlugins` here: give every set under its version. */
+    plugins?: undefined;
+    /** Plugin sets by protocol version; the highest the plugin also speaks wins. */
+    versionedPlugins: V;
+  };
+
+/**
+ * A client of a plugin started with `versionedPlugins`: one `PluginClient` type per version,
+ * told apart by `protocolVersion`, so that `dispense()` after a check of the negotiated version
+ * is typed by that version's plugin set.
+ *
+ * @typeParam V The plugin sets by protocol version.
+ *
+ * @example Dispensing by the negotiated version
+ * ```ts
+ * import type { VersionedPluginClient } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import { Test } from "../gen/grpctest/grpctest_pb.ts";
+ *
+ * type Sets = { 1: { kv: typeof KV }; 2: { test: typeof Test } };
+ * async function describe(plugin: VersionedPluginClient<Sets>): Promise<string> {
+ *   if (plugin.protocolVersion === 2) {
+ *     return `doubled: ${(await plugin.dispense("test").double({ input: 2 })).output}`;
+ *   }
+ *   return `kv: ${(await plugin.dispense("kv").get({ key: "a" })).value.length} bytes`;
+ * }
+ * ```
+ */
+export type VersionedPluginClient<V extends Record<number, HostPluginSet>> = {
+  [K in keyof V & number]: PluginClient<V[K]> & { readonly protocolVersion: K };
+}[keyof V & number];
 
 const STDERR_TAIL_LINES = 20;
 /** go-plugin's bufio.Scanner stops at 64 KiB lines; a longer first line is not a handshake. */
@@ -308,11 +390,17 @@ function validate(options: StartOptions): void {
     bad("only one of Reattach or SecureConfig can be set");
   }
   if (!options.plugins && !options.versionedPlugins) bad("give plugins or versionedPlugins");
+  if (options.plugins && options.handshake?.protocolVersion === undefined) {
+    bad("plugins need handshake.protocolVersion (or give versionedPlugins)");
+  }
   const h = options.handshake;
   if (!h?.magicCookieKey || !h.magicCookieValue) {
     bad("handshake needs a magicCookieKey and a magicCookieValue");
   }
-  if (!Number.isSafeInteger(h.protocolVersion) || h.protocolVersion < 1) {
+  if (
+    h.protocolVersion !== undefined &&
+    (!Number.isSafeInteger(h.protocolVersion) || h.protocolVersion < 1)
+  ) {
     bad(`handshake.protocolVersion must be a positive integer, not ${h.protocolVersion}`);
   }
   if (options.cmd !== undefined) {
@@ -378,8 +466,9 @@ function validate(options: StartOptions): void {
 function hostPluginSets<P extends HostPluginSet>(options: StartOptions<P>): Map<number, P> {
   const sets = new Map<number, P>();
   for (const [v, set] of Object.entries(options.versionedPlugins ?? {})) sets.set(Number(v), set);
-  if (options.plugins && !sets.has(options.handshake.protocolVersion)) {
-    sets.set(options.handshake.protocolVersion, options.plugins);
+  const version = options.handshake.protocolVersion;
+  if (options.plugins && version !== undefined && !sets.has(version)) {
+    sets.set(version, options.plugins);
   }
   return sets;
 }
@@ -433,6 +522,10 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   readonly broker: GrpcBroker;
   /** Settles with the exit status when the plugin process exits. */
   readonly exited: Promise<ExitStatus>;
+  /** Whether the connection uses TLS (AutoMTLS or manual). */
+  readonly tls: boolean;
+  /** The plugin's handshake line as it printed it; undefined after a reattach. */
+  readonly handshakeLine: string | undefined;
 
   readonly #plugins: P;
   readonly #grpc: grpc.Client;
@@ -451,6 +544,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   #closedLocally = false;
   #exitStatus: ExitStatus | undefined;
   readonly #controller: boolean;
+  readonly #callSettings: ClientSettings;
+  readonly #test: boolean;
 
   /** @internal Use {@link startPlugin}. */
   constructor(init: {
@@ -468,6 +563,9 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     untrack: () => void;
     reattached: boolean;
     controller?: boolean;
+    callSettings?: ClientSettings;
+    test?: boolean;
+    handshakeLine?: string;
   }) {
     this.protocolVersion = init.info.appVersion;
     this.network = init.info.network;
@@ -489,6 +587,10 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#reattached = init.reattached;
     this.#controller = init.controller ?? true;
     this.broker.setClosedError(this.#closedError);
+    this.#callSettings = init.callSettings ?? {};
+    this.#test = init.test ?? false;
+    this.tls = init.tls !== undefined;
+    this.handshakeLine = init.handshakeLine;
     this.exited = init.exited.then((status) => {
       this.#hasExited = true;
       this.#exitStatus = status;
@@ -509,7 +611,10 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
 
   /** A typed client for any service of the plugin, by descriptor. */
   client<S extends ServiceDescriptor>(service: S): ServiceClient<S> {
-    return createServiceClient(service, this.#grpc, this.#closedError);
+    return createServiceClient(service, this.#grpc, {
+      ...this.#callSettings,
+      closed: this.#closedError,
+    });
   }
 
   /**
@@ -549,6 +654,29 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     return client as Dispensed<P[K]>;
   }
 
+  /**
+   * The certificate the plugin presents on this connection (DER), read from a TLS session of
+   * one health check; undefined without TLS. With AutoMTLS it is the one from the handshake.
+   */
+  peerCertificate(): Promise<Uint8Array | undefined> {
+    if (!this.#tls) return Promise.resolve(undefined);
+    const check = serviceDefinition(Health).check;
+    return new Promise((resolve, reject) => {
+      const call = this.#grpc.makeUnaryRequest(
+        check.path,
+        check.requestSerialize,
+        check.responseDeserialize,
+        { service: PLUGIN_HEALTH_SERVICE },
+        { deadline: Date.now() + 5000 },
+        (err) => {
+          if (err) return reject(toRpcError(err));
+          const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+          resolve(raw ? new Uint8Array(raw) : undefined);
+        },
+      );
+    });
+  }
+
   /** Checks that the plugin answers (a health check of service `plugin`). Throws an RpcError. */
   async ping(options: { timeoutMs?: number } = {}): Promise<void> {
     const health = this.client(Health);
@@ -568,6 +696,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     };
     if (this.#tls) config.tls = { ...this.#tls };
     if (this.#socketDir) config.socketDir = this.#socketDir;
+    if (this.#test) config.test = true;
     return config;
   }
 
@@ -583,7 +712,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
   }
 
   async #kill(): Promise<void> {
-    if (!this.#hasExited) {
+    // A plugin in debug mode (reattach `test`) belongs to whoever started it: only disconnect.
+    if (!this.#hasExited && !this.#test) {
       let answered = false;
       // Before the plugin stops its brokered servers under them (see GrpcBroker.dial).
       this.broker.closeConnections();
@@ -698,7 +828,8 @@ function waitForConnection(client: grpc.Client, timeoutMs: number): Promise<void
   });
 }
 
-async function connect<P extends HostPluginSet>(
+/** Connects to a plugin at the handshake's address and opens the protocol's streams. */
+export async function connect<P extends HostPluginSet>(
   info: HandshakeInfo,
   plugins: P,
   tls: TlsConfig | undefined,
@@ -711,6 +842,8 @@ async function connect<P extends HostPluginSet>(
     socketDir?: string;
     untrack: () => void;
     reattached: boolean;
+    test?: boolean;
+    handshakeLine?: string;
   },
 ): Promise<PluginClient<P>> {
   const { credentials, options: tlsOptions } = channelCredentials(tls);
@@ -755,18 +888,21 @@ async function connect<P extends HostPluginSet>(
     broker,
     killGraceMs: options.killGraceMs ?? 2000,
     controller: options.protocol !== "rpcplugin",
+    callSettings: { interceptors: options.interceptors, timeoutMs: options.callTimeoutMs },
     ...extra,
   });
 
   // Like go-plugin's newGRPCClient: open the broker stream and the stdio stream right away, for
   // the plugin's whole life. A plugin without them still works: their errors are ignored.
+  // Straight on the channel: the protocol's own streams live as long as the plugin, so neither
+  // the caller's interceptors nor its default deadline apply to them.
   broker.runStream((outgoing) =>
-    client.client(GRPCBroker).startStream(outgoing, { signal: client.signal })
+    createServiceClient(GRPCBroker, grpcClient).startStream(outgoing, { signal: client.signal })
   );
   const sink = (option: StdioSink | "inherit" | "discard" | undefined, inherit: StdioSink) =>
     typeof option === "function" ? option : option === "inherit" ? inherit : () => {};
   void drainStdio(
-    client.client(GRPCStdio),
+    createServiceClient(GRPCStdio, grpcClient),
     {
       stdout: sink(options.syncStdout, writeRealStdout),
       stderr: sink(options.syncStderr, writeRealStderr),
@@ -920,7 +1056,7 @@ async function start<P extends HostPluginSet>(
   if (options.autoMtls || (rpcplugin && !options.tls)) {
     // Loaded only for AutoMTLS: the ASN.1 packages cost a plaintext host start-up time.
     const { generateCertificate } = await import("./mtls.ts");
-    hostCert = await generateCertificate();
+    hostCert = await generateCertificate({ curve: options.autoMtlsCurve });
     env.PLUGIN_CLIENT_CERT = hostCert.certPem;
   } else {
     delete env.PLUGIN_CLIENT_CERT;
@@ -1100,6 +1236,7 @@ async function start<P extends HostPluginSet>(
 
   try {
     return await connect(info, sets.get(info.appVersion)!, tls, options, {
+      handshakeLine: outcome.line,
       name,
       pid: child.pid,
       child,
@@ -1160,6 +1297,7 @@ async function reattach<P extends HostPluginSet>(
       socketDir: config.socketDir,
       untrack: () => clearInterval(poll),
       reattached: true,
+      test: config.test,
     });
   } catch (cause) {
     clearInterval(poll);

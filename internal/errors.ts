@@ -204,18 +204,90 @@ export class RpcError extends Error {
   readonly code: StatusCode;
   /** The status message sent by the peer. */
   readonly details: string;
+  /**
+   * Response metadata, lower-case keys: the headers and trailers the peer sent with the failed
+   * call (trailers win on a clash). Thrown by a plugin method, it is sent as trailers.
+   */
+  readonly metadata: Record<string, string>;
 
   /**
    * Creates an error.
    *
    * @param code The gRPC status code.
    * @param details The status message.
-   * @param options The underlying error, if any.
+   * @param options The underlying error and the response metadata, if any.
    */
-  constructor(code: StatusCode, details: string, options?: { cause?: unknown }) {
-    super(`${statusNames[code] ?? code}: ${details}`, options);
+  constructor(
+    code: StatusCode,
+    details: string,
+    options?: { cause?: unknown; metadata?: Record<string, string> },
+  ) {
+    super(
+      `${statusNames[code] ?? code}: ${details}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = "RpcError";
     this.code = code;
     this.details = details;
+    this.metadata = { ...options?.metadata };
   }
+
+  /**
+   * Turns anything thrown into an `RpcError`: an `RpcError` as is; an abort as `CANCELLED`, a
+   * timeout (`AbortSignal.timeout()`) as `DEADLINE_EXCEEDED`; an object with a gRPC status
+   * `code` (a grpc-js `ServiceError`) with its code, details and metadata; anything else as
+   * `UNKNOWN` with its message, as grpc-go reports a plain error.
+   *
+   * @param reason What was thrown.
+   * @returns The error, with `reason` as its cause unless it already was an `RpcError`.
+   *
+   * @example Handling any failure of a call by its status code
+   * ```ts
+   * import { RpcError, Status } from "@plugwire/plugwire/host";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(RpcError.from(new Error("disk full")).code, Status.UNKNOWN);
+   * assert.equal(RpcError.from(new DOMException("late", "TimeoutError")).code, Status.DEADLINE_EXCEEDED);
+   * const grpcJsError = { code: 5, details: "no such key", metadata: { getMap: () => ({ a: "1" }) } };
+   * const err = RpcError.from(grpcJsError);
+   * assert.equal(err.code, Status.NOT_FOUND);
+   * assert.deepEqual(err.metadata, { a: "1" });
+   * ```
+   */
+  static from(reason: unknown): RpcError {
+    if (reason instanceof RpcError) return reason;
+    const named = (reason as { name?: unknown } | null)?.name;
+    const message = reason instanceof Error
+      ? reason.message
+      : typeof (reason as { message?: unknown } | null)?.message === "string"
+      ? (reason as { message: string }).message
+      : String(reason);
+    if (named === "AbortError") return new RpcError(Status.CANCELLED, message, { cause: reason });
+    if (named === "TimeoutError") {
+      return new RpcError(Status.DEADLINE_EXCEEDED, message, { cause: reason });
+    }
+    const code = (reason as { code?: unknown } | null)?.code;
+    if (typeof code === "number" && Number.isInteger(code) && code in statusNames && code !== 0) {
+      const e = reason as { details?: unknown; metadata?: unknown };
+      return new RpcError(code as StatusCode, typeof e.details === "string" ? e.details : message, {
+        cause: reason,
+        metadata: metadataRecord(e.metadata),
+      });
+    }
+    return new RpcError(Status.UNKNOWN, message, { cause: reason });
+  }
+}
+
+/** A plain record of grpc-js `Metadata` (or of a record), string values only. */
+export function metadataRecord(metadata: unknown): Record<string, string> {
+  const map = typeof (metadata as { getMap?: unknown } | null)?.getMap === "function"
+    ? (metadata as { getMap(): Record<string, unknown> }).getMap()
+    : metadata && typeof metadata === "object"
+    ? metadata as Record<string, unknown>
+    : {};
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(map)) {
+    if (typeof value === "string") out[key.toLowerCase()] = value;
+  }
+  return out;
 }

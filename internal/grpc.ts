@@ -16,8 +16,9 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { PluginError, RpcError, Status, type StatusCode } from "./errors.ts";
+import { metadataRecord, PluginError, RpcError, Status, type StatusCode } from "./errors.ts";
 import type {
   GrpcOptions,
   MessageInit,
@@ -325,7 +326,14 @@ export function serviceDefinition(descriptor: ServiceDescriptor): grpc.ServiceDe
 
 /** Turns anything thrown by an implementation into the status a caller sees. */
 export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
-  if (err instanceof RpcError) return { code: err.code, details: err.details };
+  if (err instanceof RpcError) {
+    const entries = Object.entries(err.metadata);
+    if (entries.length === 0) return { code: err.code, details: err.details };
+    // The error's metadata travels as the call's trailers.
+    const metadata = new Metadata();
+    for (const [key, value] of entries) metadata.set(key, value);
+    return { code: err.code, details: err.details, metadata };
+  }
   const message = err instanceof Error ? err.message : String(err);
   // grpc-go reports a plain Go error as Unknown; do the same.
   return { code: Status.UNKNOWN, details: message };
@@ -345,11 +353,9 @@ export function toRpcError(err: unknown): RpcError {
     const code = e.code === Status.INTERNAL && LOST_CONNECTION.test(details)
       ? Status.UNAVAILABLE
       : e.code as StatusCode;
-    return new RpcError(code, details, { cause: err });
+    return new RpcError(code, details, { cause: err, metadata: metadataRecord(e.metadata) });
   }
-  return new RpcError(Status.UNKNOWN, err instanceof Error ? err.message : String(err), {
-    cause: err,
-  });
+  return RpcError.from(err);
 }
 
 /** A stream of messages, as grpc-js calls are on both sides. */

@@ -7,7 +7,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import { RpcError, Status } from "./errors.ts";
+import { metadataRecord, RpcError, Status } from "./errors.ts";
 import {
   type CallOptions,
   messagesOf,
@@ -16,6 +16,7 @@ import {
   toRpcError,
 } from "./grpc.ts";
 import type { ServiceDescriptor } from "./shapes.ts";
+import { applyInterceptors, type CallResponse, type Interceptor } from "./interceptors.ts";
 
 /** An error shaped like grpc-js's ServiceError, from a status. */
 function statusError(status: grpc.StatusObject): grpc.ServiceError {
@@ -30,7 +31,8 @@ function statusError(status: grpc.StatusObject): grpc.ServiceError {
 /**
  * One unary call straight on the channel: what `Client.makeUnaryRequest` does without its
  * per-call interceptor chain, event emitter and captured stack trace (`new Error()` on every
- * call, for errors that plugwire rewraps anyway). plugwire's clients have no interceptors.
+ * call, for errors that plugwire rewraps anyway). plugwire's own interceptors (interceptors.ts)
+ * wrap this from the outside.
  */
 function unaryCall(
   client: grpc.Client,
@@ -40,6 +42,7 @@ function unaryCall(
   request: unknown,
   options: CallOptions | undefined,
   closed: ClosedError,
+  meta?: { header: Record<string, string>; trailer: Record<string, string> },
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const deadline = options?.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
@@ -55,9 +58,13 @@ function unaryCall(
     let response: unknown;
     let received = false;
     let failure: grpc.StatusObject | undefined;
+    let headers: grpc.Metadata | undefined;
     let unlink = () => {};
     call.start(metadataOf(options), {
-      onReceiveMetadata() {},
+      onReceiveMetadata(metadata: grpc.Metadata) {
+        headers = metadata;
+        if (meta) Object.assign(meta.header, metadataRecord(metadata));
+      },
       onReceiveMessage(message: Buffer) {
         if (received) {
           call.cancelWithStatus(Status.UNIMPLEMENTED, "Too many responses received");
@@ -77,9 +84,11 @@ function unaryCall(
       },
       onReceiveStatus(status: grpc.StatusObject) {
         unlink();
-        if (failure) reject(toRpcError(statusError(failure)));
-        else if (status.code !== Status.OK) reject(toRpcError(statusError(status)));
-        else if (!received) {
+        if (meta) Object.assign(meta.trailer, metadataRecord(status.metadata));
+        if (failure) reject(withHeaders(toRpcError(statusError(failure)), headers));
+        else if (status.code !== Status.OK) {
+          reject(withHeaders(toRpcError(statusError(status)), headers));
+        } else if (!received) {
           reject(toRpcError(statusError({
             code: Status.UNIMPLEMENTED,
             details: "No message received",
@@ -126,6 +135,16 @@ function linkAbort(call: { cancel(): void }, signal: AbortSignal | undefined): (
   return () => signal.removeEventListener("abort", onAbort);
 }
 
+/** Adds the response headers to a failed call's error; its trailers win on a clash. */
+function withHeaders(err: RpcError, headers: grpc.Metadata | undefined): RpcError {
+  if (headers) {
+    for (const [key, value] of Object.entries(metadataRecord(headers))) {
+      if (!(key in err.metadata)) err.metadata[key] = value;
+    }
+  }
+  return err;
+}
+
 /** Reads a client call's responses; cancels the call if the reader stops early. */
 async function* readAll(
   stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
@@ -170,7 +189,7 @@ const closedChannel: ClosedError = () =>
  * ("Channel has been shut down") from every call on a closed channel, and callers are
  * promised an {@link RpcError}.
  */
-function start<T>(client: grpc.Client, closed: ClosedError, begin: () => T): T | RpcError {
+function startCall<T>(client: grpc.Client, closed: ClosedError, begin: () => T): T | RpcError {
   const channel = client.getChannel();
   if (channel.getConnectivityState(false) === grpc.connectivityState.SHUTDOWN) return closed();
   try {
@@ -189,37 +208,66 @@ function failing(err: RpcError): AsyncIterable<never> {
   };
 }
 
-/**
- * A typed client for `service` over a grpc-js client (whose channel may be shared). `closed`
- * names the error of a call made once the channel is closed.
- */
+/** What every call of a client gets unless the call says otherwise. */
+export interface ClientSettings {
+  /** Wrap each call, the first outermost. */
+  interceptors?: readonly Interceptor[];
+  /** The deadline of a call that gives no `timeoutMs` of its own. */
+  timeoutMs?: number;
+  /** The error of a call made once the channel is closed (UNAVAILABLE unless said otherwise). */
+  closed?: ClosedError;
+}
+
+/** Where a call's response headers and trailers go as they arrive. */
+type Received = { header: Record<string, string>; trailer: Record<string, string> };
+
+function recordInto(
+  call: { on(event: "metadata", fn: (md: grpc.Metadata) => void): unknown } & {
+    on(event: "status", fn: (status: grpc.StatusObject) => void): unknown;
+  },
+  into: Received | undefined,
+): void {
+  if (!into) return;
+  call.on("metadata", (md) => Object.assign(into.header, metadataRecord(md)));
+  call.on("status", (status) => Object.assign(into.trailer, metadataRecord(status.metadata)));
+}
+
+/** A typed client for `service` over a grpc-js client (whose channel may be shared). */
 export function createServiceClient<S extends ServiceDescriptor>(
   descriptor: S,
   client: grpc.Client,
-  closed: ClosedError = closedChannel,
+  settings: ClientSettings = {},
 ): ServiceClient<S> {
   const service = descriptor as unknown as DescService;
   const def = serviceDefinition(descriptor);
   const out: Record<string, unknown> = {};
+  const defaultTimeoutMs = settings.timeoutMs;
+  const closed = settings.closed ?? closedChannel;
+  const withDefaults = (options: CallOptions | undefined): CallOptions | undefined =>
+    defaultTimeoutMs === undefined || options?.timeoutMs !== undefined
+      ? options
+      : { ...options, timeoutMs: defaultTimeoutMs };
   for (const method of service.methods) {
     const d = def[method.localName];
     const path = d.path;
     const ser = d.requestSerialize;
     const de = d.responseDeserialize;
+    // The call itself: a promise (unary, client streaming) or an async iterable (the others).
+    let invoke: (message: unknown, options: CallOptions | undefined, into?: Received) => unknown;
     switch (method.methodKind) {
       case "unary":
-        out[method.localName] = (request: unknown, options?: CallOptions) => {
-          const call = start(
+        invoke = (request, options, into) => {
+          const call = startCall(
             client,
             closed,
-            () => unaryCall(client, path, ser, de, request, options, closed),
+            () => unaryCall(client, path, ser, de, request, options, closed, into),
           );
           return call instanceof RpcError ? Promise.reject(call) : call;
         };
         break;
       case "server_streaming":
-        out[method.localName] = (request: unknown, options?: CallOptions) => {
-          const call = start(client, closed, () =>
+        invoke = (request, options, into) => {
+          const call = startCall(client, closed, () =>
             client.makeServerStreamRequest(
               path,
               ser,
@@ -229,14 +277,15 @@ export function createServiceClient<S extends ServiceDescriptor>(
               callOptions(options),
             ));
           if (call instanceof RpcError) return failing(call);
+          recordInto(call, into);
           return readAll(call, linkAbort(call, options?.signal));
         };
         break;
       case "client_streaming":
-        out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) =>
+        invoke = (requests, options, into) =>
           new Promise((resolve, reject) => {
             let unlink = () => {};
-            const call = start(client, closed, () =>
+            const call = startCall(client, closed, () =>
               client.makeClientStreamRequest(
                 path,
                 ser,
@@ -250,13 +299,14 @@ export function createServiceClient<S extends ServiceDescriptor>(
                 },
               ));
             if (call instanceof RpcError) return reject(call);
+            recordInto(call, into);
             unlink = linkAbort(call, options?.signal);
-            pump(requests, call).catch(reject);
+            pump(requests as AsyncIterable<unknown>, call).catch(reject);
           });
         break;
       case "bidi_streaming":
-        out[method.localName] = (requests: AsyncIterable<unknown>, options?: CallOptions) => {
-          const call = start(client, closed, () =>
+        invoke = (requests, options, into) => {
+          const call = startCall(client, closed, () =>
             client.makeBidiStreamRequest(
               path,
               ser,
@@ -265,11 +315,47 @@ export function createServiceClient<S extends ServiceDescriptor>(
               callOptions(options),
             ));
           if (call instanceof RpcError) return failing(call);
-          pump(requests, call).catch(() => {});
+          recordInto(call, into);
+          pump(requests as AsyncIterable<unknown>, call).catch(() => {});
           return readAll(call, linkAbort(call, options?.signal));
         };
         break;
     }
+    if (!settings.interceptors?.length) {
+      out[method.localName] = (message: unknown, options?: CallOptions) =>
+        invoke(message, withDefaults(options));
+      continue;
+    }
+    const streamsResponses = method.methodKind === "server_streaming" ||
+      method.methodKind === "bidi_streaming";
+    const chain = applyInterceptors(async (request) => {
+      const response: CallResponse = { message: undefined, header: {}, trailer: {} };
+      const options = {
+        signal: request.signal,
+        timeoutMs: request.timeoutMs,
+        metadata: request.metadata,
+      };
+      const result = invoke(request.message, options, response);
+      response.message = streamsResponses ? result : await result;
+      return response;
+    }, settings.interceptors);
+    const start = (message: unknown, options: CallOptions | undefined) =>
+      chain({
+        path,
+        service: service.typeName,
+        method: method.name,
+        kind: method.methodKind,
+        message,
+        metadata: { ...options?.metadata },
+        signal: options?.signal,
+        timeoutMs: withDefaults(options)?.timeoutMs,
+      });
+    out[method.localName] = streamsResponses
+      ? (message: unknown, options?: CallOptions) =>
+        (async function* () {
+          yield* (await start(message, options)).message as AsyncIterable<unknown>;
+        })()
+      : async (message: unknown, options?: CallOptions) => (await start(message, options)).message;
   }
   return out as ServiceClient<S>;
 }

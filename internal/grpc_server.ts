@@ -6,15 +6,23 @@
  */
 
 import type * as grpc from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import {
   type CallContext,
   messagesOf,
+  methodPath,
   serviceDefinition,
   type ServiceImpl,
   toServiceError,
 } from "./grpc.ts";
 import { RpcError, Status } from "./errors.ts";
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import {
+  applyInterceptors,
+  type CallKind,
+  type CallResponse,
+  type Interceptor,
+} from "./interceptors.ts";
 import type { ServiceDescriptor } from "./shapes.ts";
 
 function metadataRecord(metadata: grpc.Metadata): Record<string, string> {
@@ -77,21 +85,72 @@ async function writeAll(
 }
 
 /**
+ * How a service implementation is served.
+ *
+ * @example Refusing to start with a method missing
+ * ```ts
+ * import { grpcPlugin, type ServiceImplOptions } from "@plugwire/plugwire/plugin";
+ * import { connectInProcess } from "@plugwire/plugwire/testing";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ServiceImplOptions = { strict: true };
+ * const kv = grpcPlugin(KV, { get: () => ({ value: new Uint8Array() }) }, options);
+ * // Serving it throws before anything listens: put() is missing.
+ * await assert.rejects(
+ *   connectInProcess({ serve: { plugins: { kv } }, host: { plugins: { kv: KV } } }),
+ *   /no implementation of put\(\)/,
+ * );
+ * ```
+ */
+export interface ServiceImplOptions {
+  /**
+   * Refuse an implementation that lacks a method of the service: registering it throws a
+   * `TypeError`, so the plugin fails before its handshake. Without it, a missing method answers
+   * `UNIMPLEMENTED`, as grpc-go's generated servers do.
+   * @default {false}
+   */
+  strict?: boolean;
+}
+
+/** What every handler of a server shares besides the broker. */
+export interface HandlerSettings extends ServiceImplOptions {
+  /** Wrap each call, the first outermost. */
+  interceptors?: readonly Interceptor[];
+}
+
+/**
  * grpc-js handlers for a typed implementation. `broker` is handed to every call's context.
+ * A method missing from `impl` answers UNIMPLEMENTED, unless `settings.strict` is set.
  */
 export function serviceHandlers<B>(
   descriptor: ServiceDescriptor,
   impl: Record<string, unknown>,
   broker: B,
+  settings: HandlerSettings = {},
 ): grpc.UntypedServiceImplementation {
   const service = descriptor as unknown as DescService;
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
-    const fn = impl[method.localName] as ((...args: unknown[]) => unknown) | undefined;
+    let fn = impl[method.localName] as ((...args: unknown[]) => unknown) | undefined;
     if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot serve ${service.typeName}: no implementation of ${method.localName}()`,
-      );
+      if (settings.strict || fn !== undefined) {
+        throw new TypeError(
+          `Cannot serve ${service.typeName}: no implementation of ${method.localName}()`,
+        );
+      }
+      if (!settings.interceptors?.length) {
+        handlers[method.localName] = unimplemented(method.name, method.methodKind);
+        continue;
+      }
+      // Interceptors see these calls too, as grpc-go's do.
+      fn = () => {
+        throw new RpcError(Status.UNIMPLEMENTED, `method ${method.name} not implemented`);
+      };
+    }
+    if (settings.interceptors?.length) {
+      handlers[method.localName] = intercepted(method, fn, impl, broker, settings.interceptors);
+      continue;
     }
     switch (method.methodKind) {
       case "unary":
@@ -122,7 +181,7 @@ export function serviceHandlers<B>(
             .then(() =>
               writeAll(call, fn.call(impl, call.request, ctx) as AsyncIterable<unknown>, ctx.signal)
             )
-            .then(() => call.end(), (err) => call.destroy(toServiceError(err) as Error));
+            .then(() => call.end(), (err) => call.emit("error", toServiceError(err)));
         };
         break;
       case "client_streaming":
@@ -147,12 +206,92 @@ export function serviceHandlers<B>(
                 ctx.signal,
               )
             )
-            .then(() => call.end(), (err) => call.destroy(toServiceError(err) as Error));
+            .then(() => call.end(), (err) => call.emit("error", toServiceError(err)));
         };
         break;
     }
   }
   return handlers;
+}
+
+/** What grpc-go's generated `Unimplemented…Server` answers for a method left out. */
+function unimplemented(name: string, kind: CallKind): grpc.UntypedHandleCall {
+  const error = { code: Status.UNIMPLEMENTED, details: `method ${name} not implemented` };
+  if (kind === "unary" || kind === "client_streaming") {
+    return (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(error);
+  }
+  // As grpc-js's own default handler does: an "error" event ends the stream with that status.
+  return (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit("error", error);
+}
+
+function metadataOf(record: Record<string, string>): grpc.Metadata | undefined {
+  const entries = Object.entries(record);
+  if (entries.length === 0) return undefined;
+  const md = new Metadata();
+  for (const [key, value] of entries) md.set(key, value);
+  return md;
+}
+
+/** A handler that runs the call through `interceptors` before the implementation. */
+function intercepted<B>(
+  method: DescMethod,
+  fn: (...args: unknown[]) => unknown,
+  impl: Record<string, unknown>,
+  broker: B,
+  interceptors: readonly Interceptor[],
+): grpc.UntypedHandleCall {
+  const kind = method.methodKind;
+  const streamsRequests = kind === "client_streaming" || kind === "bidi_streaming";
+  const streamsResponses = kind === "server_streaming" || kind === "bidi_streaming";
+  const run = (call: AnyCall): Promise<CallResponse> => {
+    const ctx = contextOf(call, broker);
+    const chain = applyInterceptors(async (request) => {
+      const result = fn.call(impl, request.message, {
+        signal: ctx.signal,
+        metadata: request.metadata,
+        broker,
+      });
+      return {
+        message: streamsResponses ? result : await result,
+        header: {},
+        trailer: {},
+      };
+    }, interceptors);
+    return chain({
+      path: methodPath(method),
+      service: method.parent.typeName,
+      method: method.name,
+      kind,
+      message: streamsRequests
+        ? messagesOf(call as grpc.ServerReadableStream<unknown, unknown>)
+        : (call as grpc.ServerUnaryCall<unknown, unknown>).request,
+      metadata: { ...ctx.metadata },
+      signal: ctx.signal,
+    });
+  };
+  const sendHeader = (call: AnyCall, response: CallResponse) => {
+    const header = metadataOf(response.header);
+    if (header) call.sendMetadata(header);
+  };
+  if (!streamsResponses) {
+    return (call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
+      run(call).then((response) => {
+        sendHeader(call, response);
+        callback(null, response.message, metadataOf(response.trailer));
+      }, (err) => callback(toServiceError(err)));
+    };
+  }
+  return (call: grpc.ServerWritableStream<unknown, unknown>) => {
+    run(call).then(async (response) => {
+      sendHeader(call, response);
+      await writeAll(
+        call,
+        response.message as AsyncIterable<unknown>,
+        contextOf(call, broker).signal,
+      );
+      call.end(metadataOf(response.trailer));
+    }).catch((err) => call.emit("error", toServiceError(err)));
+  };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -246,8 +385,15 @@ export type GrpcJsHandlers = Record<string, (...args: never[]) => unknown>;
  * ```
  */
 export interface ServiceRegistrar<B = unknown> {
-  /** Serves a protobuf-es service with a typed implementation. */
-  add<S extends ServiceDescriptor>(service: S, impl: ServiceImpl<S, B>): void;
+  /**
+   * Serves a protobuf-es service with a typed implementation. Methods left out answer
+   * `UNIMPLEMENTED`, unless `options.strict` makes a missing method a `TypeError` here.
+   */
+  add<S extends ServiceDescriptor>(
+    service: S,
+    impl: Partial<ServiceImpl<S, B>>,
+    options?: ServiceImplOptions,
+  ): void;
   /**
    * Serves a grpc-js service definition as is, for code generated by other tools
    * (`@grpc/proto-loader`, grpc-tools, ts-proto).
@@ -263,12 +409,16 @@ export function registrarFor<B>(
   server: grpc.Server,
   broker: B,
   onAdd: (name: string, descriptor?: ServiceDescriptor) => void = () => {},
+  settings: HandlerSettings = {},
 ): ServiceRegistrar<B> {
   return {
-    add(service, impl) {
+    add(service, impl, options) {
       server.addService(
         serviceDefinition(service),
-        serviceHandlers(service, impl as Record<string, unknown>, broker),
+        serviceHandlers(service, impl as Record<string, unknown>, broker, {
+          ...settings,
+          ...options,
+        }),
       );
       onAdd(service.typeName, service);
     },

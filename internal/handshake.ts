@@ -1,7 +1,7 @@
 /**
  * The handshake line: the one line a plugin prints on stdout to tell its host where to connect.
  *
- * Wire facts: shared/docs/go-plugin-protocol.md §1.3 (format) and §1.4 (how a go-plugin v1.8
+ * Wire facts: docs/protocol.md §2.3 (format) and §2.4 (how a go-plugin v1.8
  * host parses it). Error texts are go-plugin's, so users can search for them.
  *
  *     CORE|APP|NETWORK|ADDRESS|PROTOCOL|CERT[|MUX]\n
@@ -36,6 +36,35 @@ export const CORE_PROTOCOL_VERSION = 1;
  * ```
  */
 export type Network = "unix" | "tcp";
+
+/**
+ * The handshake both sides must agree on. The cookie is not a security measure: it only tells a
+ * plugin that it was started by a host, so a user who runs it by hand gets a clear message.
+ *
+ * @example One constant for the host and the plugin
+ * ```ts
+ * import type { HandshakeConfig } from "@plugwire/plugwire";
+ *
+ * // In a module both sides import; go-plugin's examples use these values.
+ * const HANDSHAKE: HandshakeConfig = {
+ *   protocolVersion: 1,
+ *   magicCookieKey: "BASIC_PLUGIN",
+ *   magicCookieValue: "hello",
+ * };
+ * // Host: startPlugin({ handshake: HANDSHAKE, ... }); plugin: serve({ handshake: HANDSHAKE, ... })
+ * ```
+ */
+export interface HandshakeConfig {
+  /**
+   * The application protocol version of `plugins`. Not needed when only `versionedPlugins`
+   * are given: their keys are the versions.
+   */
+  protocolVersion?: number;
+  /** Name of the environment variable the host sets (e.g. `BASIC_PLUGIN`). */
+  magicCookieKey: string;
+  /** Its value (e.g. `hello`). */
+  magicCookieValue: string;
+}
 
 /** What a plugin announces in its handshake line. */
 export interface HandshakeInfo {
@@ -146,7 +175,7 @@ const GO_BOOLS: Record<string, boolean> = {
 };
 
 /**
- * Parses a handshake line with go-plugin v1.8's semantics (protocol doc §1.4), in its order.
+ * Parses a handshake line with go-plugin v1.8's semantics (docs/protocol.md §2.4), in its order.
  * Throws a {@link PluginError} whose code and message match go-plugin's failure.
  *
  * @example

@@ -1,6 +1,6 @@
 /**
  * The standard gRPC health service, as grpc-go's `health.NewServer` serves it in a go-plugin
- * plugin (protocol doc §5.1): go-plugin hosts `Check` the service named `plugin`.
+ * plugin (docs/protocol.md §6.1): go-plugin hosts `Check` the service named `plugin`.
  *
  * @module
  */

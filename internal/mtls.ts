@@ -38,7 +38,7 @@ import {
   Validity,
   Version,
 } from "@peculiar/asn1-x509";
-import { ECDSASigValue, ecdsaWithSHA512 } from "@peculiar/asn1-ecc";
+import { ECDSASigValue, ecdsaWithSHA384, ecdsaWithSHA512 } from "@peculiar/asn1-ecc";
 import { derToPem, pemBlock } from "./pem.ts";
 
 // Kept importable from here too: the encoding helpers live in pem.ts so that code which only
@@ -51,7 +51,7 @@ export interface Certificate {
   der: Uint8Array;
   /** PEM "CERTIFICATE" block, lines of 64 chars, trailing "\n". */
   certPem: string;
-  /** PEM "PRIVATE KEY" (PKCS#8) block of the ECDSA P-521 key, as `node:tls` accepts it. */
+  /** PEM "PRIVATE KEY" (PKCS#8) block of the ECDSA key, as `node:tls` accepts it. */
   keyPem: string;
 }
 
@@ -62,8 +62,37 @@ const HOST = "localhost";
 const NOT_BEFORE_SKEW_MS = 30 * 1000;
 /** go-plugin: NotAfter = now + 262980 h (about 30 years). */
 const LIFETIME_MS = 262_980 * 60 * 60 * 1000;
-/** P-521 scalars are 66 bytes; WebCrypto signatures are r || s (IEEE P1363), 132 bytes. */
-const P521_SCALAR_BYTES = 66;
+/**
+ * The curve of an AutoMTLS key. go-plugin always uses P-521; hosts and plugins on grpcio
+ * (BoringSSL, e.g. pyvider-rpcplugin) cannot do P-521 and need P-384 (docs/protocol.md §5.4).
+ *
+ * @example A host for grpcio plugins
+ * ```ts
+ * import type { AutoMtlsCurve, StartOptions } from "@plugwire/plugwire/host";
+ * import { KV } from "../gen/kv/kv_pb.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const curve: AutoMtlsCurve = "P-384";
+ * const options: StartOptions = {
+ *   cmd: ["python3", "plugin.py"],
+ *   handshake: { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" },
+ *   plugins: { kv: KV },
+ *   autoMtls: true,
+ *   autoMtlsCurve: curve,
+ * };
+ * assert.equal(options.autoMtlsCurve, "P-384");
+ * ```
+ */
+export type AutoMtlsCurve = "P-521" | "P-384";
+
+/**
+ * Each curve's hash and scalar size; WebCrypto signatures are r || s (IEEE P1363), two
+ * scalars.
+ */
+const CURVES = {
+  "P-521": { hash: "SHA-512", scalarBytes: 66, algorithm: ecdsaWithSHA512 },
+  "P-384": { hash: "SHA-384", scalarBytes: 48, algorithm: ecdsaWithSHA384 },
+} as const;
 
 /**
  * Deviations from the AutoMTLS profile, for tests and manual TLS setups (expired or
@@ -78,11 +107,13 @@ export interface CertificateOptions {
   dnsNames?: string[];
   /** Subject and issuer CN. @default {"localhost"} */
   commonName?: string;
+  /** The key's curve, signed with SHA-512 (P-521) or SHA-384 (P-384). @default {"P-521"} */
+  curve?: AutoMtlsCurve;
 }
 
 /**
  * Generates a go-plugin AutoMTLS certificate exactly like go-plugin's `generateCert`:
- * ECDSA P-521 key, ecdsa-with-SHA512, random 128-bit serial, subject = issuer =
+ * ECDSA P-521 key, ecdsa-with-SHA512 (or P-384 with SHA-384 on request), random 128-bit serial, subject = issuer =
  * `O=HashiCorp, CN=localhost`, SAN `DNS:localhost`, NotBefore now-30 s, NotAfter now+262980 h,
  * KeyUsage (critical) digitalSignature|keyEncipherment|keyAgreement|keyCertSign,
  * EKU clientAuth+serverAuth, BasicConstraints (critical) CA:TRUE, SubjectKeyIdentifier.
@@ -93,8 +124,11 @@ export interface CertificateOptions {
 export async function generateCertificate(
   options: CertificateOptions = {},
 ): Promise<Certificate> {
+  const curveName = options.curve ?? "P-521";
+  const curve = CURVES[curveName];
+  if (!curve) throw new TypeError(`Cannot make a certificate: unknown curve ${curveName}`);
   const keys = await crypto.subtle.generateKey(
-    { name: "ECDSA", namedCurve: "P-521" },
+    { name: "ECDSA", namedCurve: curveName },
     true,
     ["sign", "verify"],
   );
@@ -112,7 +146,7 @@ export async function generateCertificate(
   const tbs = new TBSCertificate({
     version: Version.v3,
     serialNumber: derInteger(crypto.getRandomValues(new Uint8Array(16))), // [0, 2^128) like Go
-    signature: ecdsaWithSHA512,
+    signature: curve.algorithm,
     issuer: name, // self-signed
     subject: name,
     // asn1-x509's Time picks UTCTime before 2050 and GeneralizedTime from 2050 on (RFC 5280),
@@ -153,17 +187,17 @@ export async function generateCertificate(
 
   const tbsDer = AsnConvert.serialize(tbs);
   const rawSignature = new Uint8Array(
-    await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-512" }, keys.privateKey, tbsDer),
+    await crypto.subtle.sign({ name: "ECDSA", hash: curve.hash }, keys.privateKey, tbsDer),
   );
   // X.509 wants the DER ECDSA-Sig-Value, not WebCrypto's fixed-width r || s.
   const signature = new ECDSASigValue({
-    r: derInteger(rawSignature.subarray(0, P521_SCALAR_BYTES)),
-    s: derInteger(rawSignature.subarray(P521_SCALAR_BYTES)),
+    r: derInteger(rawSignature.subarray(0, curve.scalarBytes)),
+    s: derInteger(rawSignature.subarray(curve.scalarBytes)),
   });
   // The serializer encodes `tbs` again; DER is deterministic, so these are the signed bytes.
   const cert = new X509Certificate({
     tbsCertificate: tbs,
-    signatureAlgorithm: ecdsaWithSHA512,
+    signatureAlgorithm: curve.algorithm,
     signatureValue: AsnConvert.serialize(signature),
   });
   const der = new Uint8Array(AsnConvert.serialize(cert));

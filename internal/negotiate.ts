@@ -1,6 +1,6 @@
 /**
  * Application protocol version negotiation, as go-plugin v1.8 does it on the plugin side
- * (protocol doc §2): the plugin picks the highest version both sides have; with none in common,
+ * (docs/protocol.md §3): the plugin picks the highest version both sides have; with none in common,
  * or no list from the host, it serves its lowest and lets the host refuse it.
  *
  * @module

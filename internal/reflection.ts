@@ -1,5 +1,5 @@
 /**
- * gRPC server reflection, v1 and v1alpha, as go-plugin plugins serve it (protocol doc §5): it
+ * gRPC server reflection, v1 and v1alpha, as go-plugin plugins serve it (docs/protocol.md §6.2): it
  * lists the server's services and returns the descriptors of the files that define them, so
  * tools like grpcurl can call a plugin without its .proto files.
  *

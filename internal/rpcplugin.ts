@@ -1,5 +1,5 @@
 /**
- * The RPCPlugin flavour of the protocol (peers doc §2): a host that sets `PLUGIN_TRANSPORTS`
+ * The RPCPlugin flavour of the protocol (docs/protocol.md §10): a host that sets `PLUGIN_TRANSPORTS`
  * speaks RPCPlugin. It is go-plugin's handshake with three differences: the host lists the
  * transports it accepts, TLS is mandatory, and the certificate in the handshake is padded
  * base64. A plugin must also exit when no protocol version is in common, where go-plugin

@@ -577,3 +577,8 @@ export function removeEmptyDirSync(p: string): void {
     // Not empty, or already gone: either way not ours to force.
   }
 }
+
+/** This process's id. */
+export function ownPid(): number {
+  return process.pid;
+}

@@ -1,6 +1,6 @@
 /**
  * The plugin side: check the magic cookie, negotiate a version, listen, print the handshake
- * line, serve until the host shuts the plugin down (protocol doc §1.2, §1.3, §2, §3, §5).
+ * line, serve until the host shuts the plugin down (docs/protocol.md §2.2, §2.3, §3, §4, §6).
  *
  * @module
  */
@@ -14,8 +14,16 @@ import { Health, HealthCheckResponse_ServingStatus } from "../gen/core/grpc/heal
 import { GrpcBroker } from "./broker.ts";
 import { PluginError } from "./errors.ts";
 import { messageSizeOptions, serviceDefinition, type ServiceImpl } from "./grpc.ts";
-import { registrarFor, responseDelivered, type ServiceRegistrar } from "./grpc_server.ts";
-import { formatHandshakeLine, type Network } from "./handshake.ts";
+import {
+  registrarFor,
+  responseDelivered,
+  type ServiceImplOptions,
+  type ServiceRegistrar,
+} from "./grpc_server.ts";
+import type { Interceptor } from "./interceptors.ts";
+import type { AutoMtlsCurve } from "./mtls.ts";
+import { debugBanner } from "./reattach_format.ts";
+import { formatHandshakeLine, type HandshakeConfig, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
 import { chooseTransport, padBase64, TRANSPORTS_ENV } from "./rpcplugin.ts";
@@ -28,6 +36,7 @@ import {
   getEnv,
   onExit,
   onSignal,
+  ownPid,
   removeEmptyDirSync,
   removePathSync,
   unrefDelay,
@@ -39,31 +48,8 @@ import { OutputCapture } from "./stdio.ts";
 import { rejectOutOfDateClientCert, serverCredentials, type TlsConfig } from "./tls.ts";
 import { bindServer } from "./transport.ts";
 
-/**
- * The handshake both sides must agree on. The cookie is not a security measure: it only tells a
- * plugin that it was started by a host, so a user who runs it by hand gets a clear message.
- *
- * @example One constant for the host and the plugin
- * ```ts
- * import type { HandshakeConfig } from "@plugwire/plugwire";
- *
- * // In a module both sides import; go-plugin's examples use these values.
- * const HANDSHAKE: HandshakeConfig = {
- *   protocolVersion: 1,
- *   magicCookieKey: "BASIC_PLUGIN",
- *   magicCookieValue: "hello",
- * };
- * // Host: startPlugin({ handshake: HANDSHAKE, ... }); plugin: serve({ handshake: HANDSHAKE, ... })
- * ```
- */
-export interface HandshakeConfig {
-  /** The application protocol version of this plugin set. */
-  protocolVersion: number;
-  /** Name of the environment variable the host sets (e.g. `BASIC_PLUGIN`). */
-  magicCookieKey: string;
-  /** Its value (e.g. `hello`). */
-  magicCookieValue: string;
-}
+// The handshake settings live with the handshake; re-exported here, where they used to be.
+export type { HandshakeConfig } from "./handshake.ts";
 
 /**
  * A plugin as its server sees it: the gRPC services it adds to the plugin's server.
@@ -133,7 +119,10 @@ export type PluginSet = Record<string, GrpcPlugin>;
  *
  * @typeParam S The service's descriptor.
  * @param service The protobuf-es service descriptor, e.g. `KV` from the generated `kv_pb.ts`.
- * @param impl One function per method of the service, typed from the descriptor.
+ * @param impl Functions for the methods of the service, typed from the descriptor. A method left
+ *   out answers `UNIMPLEMENTED`, as in grpc-go (Terraform's 22-method Provider service is
+ *   usually served in part).
+ * @param options `strict: true` makes a method left out an error at start instead.
  * @returns The plugin, for a {@link PluginSet}.
  *
  * @example A KV plugin with an in-memory store
@@ -162,9 +151,10 @@ export type PluginSet = Record<string, GrpcPlugin>;
  */
 export function grpcPlugin<S extends ServiceDescriptor>(
   service: S,
-  impl: ServiceImpl<S, GrpcBroker>,
+  impl: Partial<ServiceImpl<S, GrpcBroker>>,
+  options?: ServiceImplOptions,
 ): GrpcPlugin {
-  return { register: (registrar) => registrar.add(service, impl) };
+  return { register: (registrar) => registrar.add(service, impl, options) };
 }
 
 /**
@@ -220,6 +210,12 @@ export interface ServeOptions {
    * (`misconfigured`) rather than letting the provider win silently, as go-plugin does.
    */
   tls?: () => TlsConfig | Promise<TlsConfig>;
+  /**
+   * The curve of this plugin's AutoMTLS certificate: go-plugin's P-521, or P-384 for hosts on
+   * grpcio/BoringSSL, which cannot do P-521.
+   * @default {"P-521"}
+   */
+  autoMtlsCurve?: AutoMtlsCurve;
   /** grpc-js server options, e.g. message size limits. */
   grpcServerOptions?: GrpcOptions;
   /**
@@ -230,6 +226,17 @@ export interface ServeOptions {
   maxMessageBytes?: number;
   /** The logger for the library's own messages (default: hclog JSON on stderr, level info). */
   logger?: Logger;
+  /**
+   * Wrap every call to the plugins' own services (not the protocol's), the first outermost:
+   * `(next) => async (request) => …`.
+   */
+  interceptors?: Interceptor[];
+  /**
+   * Debug mode (go-plugin's `ServeConfig.Test`, a Terraform provider's `-debug`): started by
+   * hand, no cookie check and no handshake line; prints the `TF_REATTACH_PROVIDERS` line under
+   * `name` for a host to attach to, and serves until SIGINT or SIGTERM, whatever hosts do.
+   */
+  debug?: { name: string };
   /**
    * Called after the host asked the plugin to shut down, before `serve()` resolves; the
    * place to flush and close what the plugin holds.
@@ -337,7 +344,13 @@ function pluginSets(options: ServeOptions): Map<number, PluginSet> {
   for (const [version, set] of Object.entries(options.versionedPlugins ?? {})) {
     sets.set(Number(version), set);
   }
-  if (options.plugins) sets.set(options.handshake.protocolVersion, options.plugins);
+  if (options.plugins) {
+    const version = options.handshake.protocolVersion;
+    if (version === undefined) {
+      throw new TypeError("Cannot serve `plugins` without `handshake.protocolVersion`");
+    }
+    sets.set(version, options.plugins);
+  }
   if (sets.size === 0) {
     throw new PluginError("misconfigured", "Cannot serve: give `plugins` or `versionedPlugins`");
   }
@@ -411,7 +424,8 @@ export async function startServing(options: ServeOptions): Promise<ServingPlugin
     writeRealStderr(MISCONFIGURED_MESSAGE);
     exitProcess(1);
   }
-  if (getEnv(magicCookieKey) !== magicCookieValue) {
+  // Debug mode is started by hand, on purpose: no cookie (go-plugin's test mode skips it too).
+  if (!options.debug && getEnv(magicCookieKey) !== magicCookieValue) {
     writeRealStderr(COOKIE_MESSAGE);
     exitProcess(1);
   }
@@ -491,7 +505,7 @@ async function serveAfterCookie(
   } else if (hostCert) {
     // Loaded only with AutoMTLS: the ASN.1 packages cost a plaintext plugin ~15 ms of start-up.
     const { generateCertificate } = await import("./mtls.ts");
-    const own = await generateCertificate();
+    const own = await generateCertificate({ curve: options.autoMtlsCurve });
     tls = { cert: own.certPem, key: own.keyPem, ca: hostCert };
     handshakeCert = encodeHandshakeCert(own.der);
     if (transports !== undefined) handshakeCert = padBase64(handshakeCert);
@@ -545,9 +559,14 @@ async function serveAfterCookie(
   // go-plugin's order: health, reflection, the plugins' services, broker, controller, stdio.
   registrar.add(Health, health.impl());
   reflection.register(registrar);
+  const pluginRegistrar = options.interceptors?.length
+    ? registrarFor(server, broker, (name, d) => reflection.add(name, d), {
+      interceptors: options.interceptors,
+    })
+    : registrar;
   for (const [name, plugin] of Object.entries(plugins)) {
     try {
-      plugin.register(registrar);
+      plugin.register(pluginRegistrar);
     } catch (err) {
       if (err instanceof PluginError) throw err;
       const reason = err instanceof Error ? err.message : String(err);
@@ -608,8 +627,11 @@ async function serveAfterCookie(
   }
 
   // go-plugin plugins ignore SIGINT: a Ctrl-C in the host's terminal reaches the whole process
-  // group, and the host decides when its plugins stop.
-  cleanups.push(onSignal("SIGINT", () => log.trace("plugin received interrupt signal, ignoring")));
+  // group, and the host decides when its plugins stop. In debug mode the user's Ctrl-C stops it.
+  cleanups.push(onSignal("SIGINT", () => {
+    if (options.debug) void stop();
+    else log.trace("plugin received interrupt signal, ignoring");
+  }));
   // SIGTERM ends the process as the default action would (status 143), but without leaving
   // the socket. During or after a Shutdown it is the host making sure: the Shutdown finishes
   // (bounded), onShutdown runs and the plugin exits 0. pyvider-rpcplugin's host sends SIGTERM
@@ -638,14 +660,25 @@ async function serveAfterCookie(
   }));
 
   const multiplexEnv = getEnv("PLUGIN_MULTIPLEX_GRPC");
-  writeRealStdout(formatHandshakeLine({
-    appVersion: version,
+  // Debug mode prints no handshake line but the reattach configuration (docs/protocol.md §9.3).
+  const debugLine = options.debug && debugBanner(options.debug.name, {
+    protocol: "grpc",
+    protocolVersion: version,
     network: bound.network,
     address: bound.address,
-    serverCert: handshakeCert,
-    // The broker is not multiplexed; say so only when asked (see formatHandshakeLine).
-    multiplex: multiplexEnv ? false : undefined,
-  }));
+    pid: ownPid(),
+    test: true,
+  });
+  writeRealStdout(
+    debugLine || formatHandshakeLine({
+      appVersion: version,
+      network: bound.network,
+      address: bound.address,
+      serverCert: handshakeCert,
+      // The broker is not multiplexed; say so only when asked (see formatHandshakeLine).
+      multiplex: multiplexEnv ? false : undefined,
+    }),
+  );
   outputCapture.handshakePrinted();
 
   return {

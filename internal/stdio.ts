@@ -1,6 +1,6 @@
 /**
  * A plugin's own stdout and stderr, carried to the host over `plugin.GRPCStdio/StreamStdio`
- * (protocol doc §5.6).
+ * (docs/protocol.md §6.4).
  *
  * Plugin side: {@link OutputCapture} takes what the plugin writes through the runtime's APIs
  * from the moment `serve()` has checked the magic cookie (so a process that merely imports

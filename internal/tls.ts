@@ -1,6 +1,6 @@
 /**
  * gRPC credentials from one TLS configuration. The same configuration serves the main
- * connection and every broker connection (protocol doc §4.2): the side that accepts is the TLS
+ * connection and every broker connection (docs/protocol.md §5.2): the side that accepts is the TLS
  * server, the side that dials is the TLS client, and each pins the peer's certificate.
  *
  * @module

@@ -1,6 +1,6 @@
 /**
  * Where a gRPC server listens and how a client reaches it: unix sockets (go-plugin's default on
- * every OS but Windows) and TCP on 127.0.0.1 within a port range (protocol doc §3).
+ * every OS but Windows) and TCP on 127.0.0.1 within a port range (docs/protocol.md §4).
  *
  * @module
  */

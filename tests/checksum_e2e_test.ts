@@ -1,4 +1,4 @@
-// Checksummed plugins (go-plugin's SecureConfig, protocol doc §6) against real processes.
+// Checksummed plugins (go-plugin's SecureConfig, docs/protocol.md §11) against real processes.
 // The host hashes the executable it is about to start, that is cmd[0] resolved on PATH, as
 // go-plugin hashes cmd.Path: for helperPlugin() that is the deno binary, for a wrapper script
 // the script. A mismatch must start nothing.

@@ -1,6 +1,6 @@
 // Tests for internal/handshake.ts: the handshake line a plugin prints, and how a go-plugin v1.8
-// host parses it (shared/docs/go-plugin-protocol.md §1.3, §1.4). Expected error texts are
-// go-plugin's (client.go `Start`, `checkProtoVersion`), copied from the protocol doc.
+// host parses it (docs/protocol.md §2.3, §2.4). Expected error texts are
+// go-plugin's (client.go `Start`, `checkProtoVersion`), recorded in docs/protocol.md §2.4.
 import assert from "node:assert/strict";
 import { PluginError, type PluginErrorCode } from "../internal/errors.ts";
 import {
@@ -145,7 +145,7 @@ Deno.test("formatHandshakeLine() rejects '|' or a line break in the cert with Ty
   }
 });
 
-// --- parseHandshakeLine: §1.4 step 1, fewer than 4 fields -----------------------------------
+// --- parseHandshakeLine: protocol.md §2.4 step 1, fewer than 4 fields ----------------------
 
 Deno.test("parseHandshakeLine() rejects a line with fewer than 4 fields", () => {
   for (const line of ["hello", "1|1|unix", "1|1|unix\n", "not a plugin at all\n"]) {
@@ -495,7 +495,7 @@ Deno.test("parseHandshakeLine() rejects a non-boolean 7th field when multiplexin
 
 Deno.test({
   name: "parseHandshakeLine() ignores the 7th field when multiplexing was not requested",
-  // Regression (fixed): parseHandshakeLine validates field 7 unconditionally. go-plugin (client.go, §1.4 step 7)
+  // Regression (fixed): parseHandshakeLine validates field 7 unconditionally. go-plugin (client.go; protocol.md §2.4 step 7)
   // only parses parts[6] inside `if GRPCBrokerMultiplex && protocol == grpc`, so a host that
   // did not ask for multiplexing (plugwire's host never does) accepts any 7th field.
   fn() {

@@ -1,5 +1,5 @@
 // Tests for internal/negotiate.ts: the plugin side of go-plugin's version negotiation
-// (shared/docs/go-plugin-protocol.md §2, server.go `protocolVersion`).
+// (docs/protocol.md §3, server.go `protocolVersion`).
 import assert from "node:assert/strict";
 import { negotiateVersion, parseProtocolVersions } from "../internal/negotiate.ts";
 

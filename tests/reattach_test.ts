@@ -1,4 +1,4 @@
-// Reattach (protocol doc §6): one host hands a running plugin over to another host process
+// Reattach (docs/protocol.md §9): one host hands a running plugin over to another host process
 // through PluginClient.reattachConfig(), plaintext and with AutoMTLS; what a reattached client
 // notices when the plugin dies; and what reattaching to nothing, or to a stranger, does.
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
-// Mutual TLS (AutoMTLS) and manual TLS between real host and plugin processes (protocol doc
-// §4): the certificates both sides use, what the plugin refuses and what the host refuses,
+// Mutual TLS (AutoMTLS) and manual TLS between real host and plugin processes (docs/protocol.md
+// §5): the certificates both sides use, what the plugin refuses and what the host refuses,
 // and what a user sees at each layer (raw TLS, grpc-js, plugwire's API).
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";

@@ -7,14 +7,19 @@
 //	GOPLUGIN_VERSIONS  app protocol versions served, e.g. "1,2" (default "1"); every version
 //	                   serves the same services
 //	GOPLUGIN_COOKIE    KEY=VALUE magic cookie (default BASIC_PLUGIN=hello)
+//	GOPLUGIN_DEBUG     a provider name: serve in debug mode (go-plugin's ServeConfig.Test) and
+//	                   print a TF_REATTACH_PROVIDERS line under that name, as `-debug` does
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -170,7 +175,7 @@ func main() {
 		}
 	}
 
-	plugin.Serve(&plugin.ServeConfig{
+	config := &plugin.ServeConfig{
 		HandshakeConfig: plugin.HandshakeConfig{
 			MagicCookieKey:   cookieKey,
 			MagicCookieValue: cookieValue,
@@ -178,6 +183,50 @@ func main() {
 		VersionedPlugins: vp,
 		GRPCServer:       plugin.DefaultGRPCServer,
 		Logger:           logger,
-	})
+	}
+	if name := os.Getenv("GOPLUGIN_DEBUG"); name != "" {
+		serveDebug(config, name)
+		return
+	}
+	plugin.Serve(config)
 	logger.Debug("plugin.Serve returned; exiting")
+}
+
+// serveDebug serves in go-plugin's test mode (ServeConfig.Test), the way a Terraform provider
+// started with -debug does: no cookie check, no handshake line, and the reattach configuration
+// printed as TF_REATTACH_PROVIDERS JSON (terraform-plugin-go's field names) for a host to
+// attach to. It serves until SIGINT or SIGTERM, and never exits because a host detached.
+func serveDebug(config *plugin.ServeConfig, name string) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	reattachCh := make(chan *plugin.ReattachConfig)
+	closeCh := make(chan struct{})
+	config.Test = &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattachCh, CloseCh: closeCh}
+	go plugin.Serve(config)
+	rc := <-reattachCh
+	type addr struct {
+		Network string
+		String  string
+	}
+	type entry struct {
+		Protocol        string
+		ProtocolVersion int
+		Pid             int
+		Test            bool
+		Addr            addr
+	}
+	line, err := json.Marshal(map[string]entry{name: {
+		Protocol:        string(rc.Protocol),
+		ProtocolVersion: rc.ProtocolVersion,
+		Pid:             rc.Pid,
+		Test:            rc.Test,
+		Addr:            addr{Network: rc.Addr.Network(), String: rc.Addr.String()},
+	}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "goplugin: reattach config:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n")
+	fmt.Printf("\tTF_REATTACH_PROVIDERS='%s'\n\n", line)
+	<-closeCh
 }
