@@ -24,6 +24,12 @@ export interface Peers {
   PY_GREETER_PLUGIN: string;
   PY_HOST_KV: string;
   PY_KV_STUBS: string;
+  /** Python of the venv holding hipcheck-sdk (see peers.sh). */
+  HC_VENV_PYTHON?: string;
+  /** The unpacked hipcheck-sdk sdist. */
+  HC_SDK_SDIST?: string;
+  /** The SDK's own example plugin `mitre/example` (tests/example-plugin/test_main.py). */
+  HC_EXAMPLE_PLUGIN?: string;
   RPCPLUGIN_COUNT_SERVER?: string;
   RPCPLUGIN_COUNT_CLIENT?: string;
 }

@@ -35,6 +35,18 @@ PY_PINS=(
   "grpcio-tools==1.85.1"
   "hatchling==1.33.0" # python-plugin's build backend: lets `pip download` of the sdist skip build isolation
 )
+# Hipcheck's Python SDK, in a venv of its own: its declared deps are dev tools (pytest, sphinx,
+# grpcio-tools, datamodel-code-generator...), so it goes in with --no-deps and only what it imports
+# at run time is added, at the versions of the SDK's own uv.lock (its pb2 needs protobuf 5.29+).
+# pytest: the example plugin imports it. hatchling: the sdist's build backend (see build_python).
+HC_SDK_VERSION=0.2.1
+HC_PINS=(
+  "grpcio==1.70.0"
+  "protobuf==5.29.3"
+  "pydantic==2.10.6"
+  "pytest==8.3.5"
+  "hatchling==1.33.0"
+)
 RPCPLUGIN_VERSION=v0.3.1
 SCHEMA=1 # bump when the layout of .peers changes
 
@@ -164,6 +176,36 @@ build_python() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# 3b. hipcheck-sdk: its venv and the unpacked sdist, whose tests/example-plugin/test_main.py is
+#     the SDK's own example plugin mitre/example (the wheel does not ship it).
+HC_VENV="$PEERS/hipcheck-venv"
+HC_KEY="$(keyof "$SCHEMA" "$PYVERSION" "hipcheck-sdk==$HC_SDK_VERSION" "${HC_PINS[@]}")"
+HC_SDIST="$PEERS/hipcheck_sdk-$HC_SDK_VERSION"
+HC_SDIST_KEY="$(keyof "$SCHEMA" "$HC_SDK_VERSION")"
+build_hipcheck() {
+  if ! fresh "$HC_VENV/.key" "$HC_KEY"; then
+    rm -rf "$HC_VENV"
+    python3 -m venv "$HC_VENV"
+    "$HC_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${HC_PINS[@]}"
+    "$HC_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+      "hipcheck-sdk==$HC_SDK_VERSION"
+    echo "$HC_KEY" >"$HC_VENV/.key"
+  fi
+  if ! fresh "$HC_SDIST/.key" "$HC_SDIST_KEY"; then
+    local t
+    t="$(mktmp)"
+    "$HC_VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+      --no-binary :all: --no-build-isolation -d "$t" "hipcheck-sdk==$HC_SDK_VERSION"
+    tar -xzf "$t/hipcheck_sdk-$HC_SDK_VERSION.tar.gz" -C "$t"
+    [[ -f "$t/hipcheck_sdk-$HC_SDK_VERSION/tests/example-plugin/test_main.py" ]] ||
+      die "hipcheck-sdk sdist has no tests/example-plugin/test_main.py"
+    rm -rf "$HC_SDIST"
+    mv "$t/hipcheck_sdk-$HC_SDK_VERSION" "$HC_SDIST"
+    echo "$HC_SDIST_KEY" >"$HC_SDIST/.key"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # 4. RPCPlugin Go v0.3.1 (opt-in; see the header).
 RPC_DIR="$PEERS/rpcplugin"
 RPC_KEY="$(keyof "$SCHEMA" "$GOVERSION" "$RPCPLUGIN_VERSION")"
@@ -202,6 +244,8 @@ fresh "$BIN/.fixtures.key" "$FIX_KEY" && [[ -x "$BIN/gohost" && -x "$BIN/goplugi
   start_job go-fixtures build_fixtures
 fresh "$VENV/.key" "$PY_KEY" && fresh "$PEERS/pygen/.key" "$PYGEN_KEY" && fresh "$SDIST/.key" "$SDIST_KEY" ||
   start_job python-plugin build_python
+fresh "$HC_VENV/.key" "$HC_KEY" && fresh "$HC_SDIST/.key" "$HC_SDIST_KEY" ||
+  start_job hipcheck-sdk build_hipcheck
 if [[ "${PEERS_RPCPLUGIN:-0}" == 1 ]]; then
   fresh "$RPC_DIR/.key" "$RPC_KEY" || start_job rpcplugin build_rpcplugin
 fi
@@ -238,6 +282,9 @@ ENV_LINES=(
   "PY_GREETER_PLUGIN=$SDIST/examples/greeter/plugin.py"
   "PY_HOST_KV=$INTEROP/python/pyhost_kv.py"
   "PY_KV_STUBS=$PEERS/pygen/kv"
+  "HC_VENV_PYTHON=$HC_VENV/bin/python"
+  "HC_SDK_SDIST=$HC_SDIST"
+  "HC_EXAMPLE_PLUGIN=$HC_SDIST/tests/example-plugin/test_main.py"
 )
 if [[ -x "$RPC_DIR/bin/count-plugin-server" && -x "$RPC_DIR/bin/count-plugin-client" ]]; then
   ENV_LINES+=("RPCPLUGIN_COUNT_SERVER=$RPC_DIR/bin/count-plugin-server"
