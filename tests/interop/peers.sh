@@ -47,6 +47,26 @@ HC_PINS=(
   "pytest==8.3.5"
   "hatchling==1.33.0"
 )
+# pyvider-rpcplugin (a go-plugin-style framework on grpcio; Python >= 3.11), in a venv of its own,
+# with its whole dependency closure pinned (as resolved from PyPI on 2026-11-29).
+PYVIDER_VERSION=0.5.5
+PYVIDER_PINS=(
+  "pyvider-rpcplugin==$PYVIDER_VERSION"
+  "attrs==26.1.0"
+  "beautifulsoup4==4.15.0"
+  "cffi==2.1.1"
+  "cryptography==50.0.2"
+  "google==3.0.0"
+  "grpcio==1.85.3"
+  "grpcio-health-checking==1.85.1"
+  "protobuf==7.36.2"
+  "provide-foundation==0.4.10"
+  "pycparser==3.12"
+  "soupsieve==4.1.3"
+  "structlog==26.1.0"
+  "tomli_w==1.2.0"
+  "typing_extensions==4.16.0"
+)
 RPCPLUGIN_VERSION=v0.3.1
 SCHEMA=1 # bump when the layout of .peers changes
 
@@ -206,6 +226,22 @@ build_hipcheck() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# 3c. pyvider-rpcplugin: its venv; the plugin is our tests/interop/python/pyvider_plugin.py (the
+#     package ships no example). Skipped (left out of peers.env) when python3 is older than 3.11.
+PYVIDER_VENV="$PEERS/pyvider-venv"
+PYVIDER_KEY="$(keyof "$SCHEMA" "$PYVERSION" "${PYVIDER_PINS[@]}")"
+PYVIDER_OK=0
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' && PYVIDER_OK=1
+build_pyvider() {
+  rm -rf "$PYVIDER_VENV"
+  python3 -m venv "$PYVIDER_VENV"
+  "$PYVIDER_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+    "${PYVIDER_PINS[@]}"
+  "$PYVIDER_VENV/bin/python" -c 'import pyvider.rpcplugin'
+  echo "$PYVIDER_KEY" >"$PYVIDER_VENV/.key"
+}
+
+# ---------------------------------------------------------------------------------------------
 # 4. RPCPlugin Go v0.3.1 (opt-in; see the header).
 RPC_DIR="$PEERS/rpcplugin"
 RPC_KEY="$(keyof "$SCHEMA" "$GOVERSION" "$RPCPLUGIN_VERSION")"
@@ -246,6 +282,11 @@ fresh "$VENV/.key" "$PY_KEY" && fresh "$PEERS/pygen/.key" "$PYGEN_KEY" && fresh 
   start_job python-plugin build_python
 fresh "$HC_VENV/.key" "$HC_KEY" && fresh "$HC_SDIST/.key" "$HC_SDIST_KEY" ||
   start_job hipcheck-sdk build_hipcheck
+if ((PYVIDER_OK)); then
+  fresh "$PYVIDER_VENV/.key" "$PYVIDER_KEY" || start_job pyvider-rpcplugin build_pyvider
+else
+  log "note: python3 $PYVERSION is older than 3.11: pyvider-rpcplugin skipped"
+fi
 if [[ "${PEERS_RPCPLUGIN:-0}" == 1 ]]; then
   fresh "$RPC_DIR/.key" "$RPC_KEY" || start_job rpcplugin build_rpcplugin
 fi
@@ -286,6 +327,10 @@ ENV_LINES=(
   "HC_SDK_SDIST=$HC_SDIST"
   "HC_EXAMPLE_PLUGIN=$HC_SDIST/tests/example-plugin/test_main.py"
 )
+if ((PYVIDER_OK)); then
+  ENV_LINES+=("PYVIDER_VENV_PYTHON=$PYVIDER_VENV/bin/python"
+    "PYVIDER_PLUGIN=$INTEROP/python/pyvider_plugin.py")
+fi
 if [[ -x "$RPC_DIR/bin/count-plugin-server" && -x "$RPC_DIR/bin/count-plugin-client" ]]; then
   ENV_LINES+=("RPCPLUGIN_COUNT_SERVER=$RPC_DIR/bin/count-plugin-server"
     "RPCPLUGIN_COUNT_CLIENT=$RPC_DIR/bin/count-plugin-client")
