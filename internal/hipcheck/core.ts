@@ -1,0 +1,730 @@
+/**
+ * A Hipcheck core in TypeScript: it starts Hipcheck query plugins (Python, Rust or TypeScript)
+ * as Hipcheck core 3.15 does, sets each up in core's fixed order, and answers
+ * `query("publisher/plugin[/query]", key)`, routing the plugins' sub-queries between them.
+ *
+ * What it does as core does (hipcheck.md §1.3, §1.5):
+ * - setup, all plugins in parallel: `GetQuerySchemas` (chunked schemas joined by name),
+ *   `SetConfiguration` (any status but NONE is fatal), `GetDefaultPolicyExpression`,
+ *   `ExplainDefaultQuery`, then the `InitiateQueryProtocol` stream;
+ * - odd ids per plugin; id 0 (the Python SDK's header flush) and stray ids are ignored;
+ * - chunking and rfd9 placeholders both ways (internal/hipcheck/query_state_machine.ts);
+ * - a sub-query's keys are answered one by one, each a query of its own on the target's
+ *   stream, through one memo keyed by (publisher, plugin, query, canonical key JSON); the
+ *   target's concerns are dropped, and a sub-query takes the last output, a top-level query
+ *   needs exactly one.
+ *
+ * Where it does better than core: identical queries in flight are shared rather than run twice;
+ * a query that waits on itself through sub-queries (a cycle, even across concurrent top-level
+ * queries) fails with `query-cycle` instead of hanging; a failed sub-query is answered to the
+ * asking plugin with UNSPECIFIED (so its session ends; both SDKs turn that into an error) and
+ * the top-level query fails with the sub-query's own error; a failed query's error carries the
+ * plugin's concerns, which core drops.
+ *
+ * @module
+ */
+
+import { ConfigurationStatus, type Query } from "../../gen/hipcheck/v1/hipcheck_pb.ts";
+import { toRpcError } from "../grpc.ts";
+import type { LogLevel } from "../hclog.ts";
+import type { LogSink } from "../logger.ts";
+import { AsyncQueue } from "../queue.ts";
+import {
+  CONFIG_STATUS_TEXT,
+  HipcheckCoreError,
+  type HipcheckCoreErrorOptions,
+} from "./core_errors.ts";
+import {
+  type ConnectPolicy,
+  type HipcheckLogLevel,
+  type LaunchedPlugin,
+  launchHipcheckPlugin,
+} from "./launcher.ts";
+import {
+  MAX_CHUNK_BYTES,
+  OddIds,
+  QueryExchange,
+  type QueryMessage,
+  routeFromPlugin,
+} from "./query_state_machine.ts";
+
+/** One plugin for the core to run: what a `plugin.kdl` manifest and a policy entry say. */
+export interface CorePluginSpec {
+  /** The plugin's publisher, e.g. `mitre`. */
+  publisher: string;
+  /** The plugin's name, e.g. `example`. */
+  name: string;
+  /**
+   * The entrypoint: an array of executable and arguments, or one string split on whitespace
+   * (no quoting), as core splits a manifest's entrypoint.
+   */
+  cmd: readonly string[] | string;
+  /** The analysis's configuration (sent as JSON to `SetConfiguration`); default `{}`. */
+  config?: Record<string, unknown>;
+  /** Extra environment for this plugin. */
+  env?: Record<string, string>;
+  /** Working directory (default: this process's, as core). */
+  cwd?: string;
+}
+
+/** Options of {@link HipcheckCoreHost.start}. */
+export interface CoreOptions {
+  /** The plugins to run. Publisher/name pairs must be unique. */
+  plugins: readonly CorePluginSpec[];
+  /** Passed to every plugin as `--log-level` (core's default: `error`). */
+  logLevel?: HipcheckLogLevel;
+  /** Receives the plugins' log records, and the core's own notes (module `hipcheck-core`). */
+  logger?: LogSink;
+  /** Connection retries; the defaults are core's (about 1 s per spawn, 3 spawns). */
+  connect?: ConnectPolicy;
+  /** Extra environment for every plugin. */
+  env?: Record<string, string>;
+  /** Aborts the start; once started, aborting closes the core. */
+  signal?: AbortSignal;
+  /** Deadline of each setup call, in milliseconds. @default {30000} */
+  setupTimeoutMs?: number;
+  /** Chunk budget of messages to plugins (tests use small ones). @default {MAX_CHUNK_BYTES} */
+  maxChunkBytes?: number;
+}
+
+/** One query endpoint of a plugin, as `GetQuerySchemas` listed it. */
+export interface CoreQueryInfo {
+  /** The endpoint's name; `""` is the default endpoint. */
+  name: string;
+  /** The key's JSON Schema. */
+  keySchema: unknown;
+  /** The output's JSON Schema. */
+  outputSchema: unknown;
+}
+
+/** A running plugin, as the core set it up. */
+export interface CorePluginInfo {
+  /** The publisher. */
+  publisher: string;
+  /** The name. */
+  name: string;
+  /** The process id. */
+  pid: number;
+  /** The loopback port it serves on. */
+  port: number;
+  /** Its endpoints, in the order it listed them. */
+  queries: CoreQueryInfo[];
+  /** Its default policy expression; `""` when it has none. */
+  defaultPolicyExpression: string;
+  /** Its explanation of the default query; `""` when it has none. */
+  explanation: string;
+}
+
+/** The answer to a query. */
+export interface CoreQueryResult {
+  /** The output (a JSON value). */
+  output: unknown;
+  /** The concerns the plugin recorded while answering. */
+  concerns: string[];
+}
+
+/** A parsed `publisher/plugin[/query]`. */
+interface QueryTarget {
+  publisher: string;
+  plugin: string;
+  query: string;
+}
+
+/** What a finished query left: every output (a sub-query uses the last) and the concerns. */
+interface Answer {
+  outputs: unknown[];
+  concerns: string[];
+}
+
+/** One entry of the memo: a query in flight or done. */
+interface MemoEntry {
+  label: string;
+  answer: Promise<Answer>;
+  /** The memo keys this query currently waits on (its sub-queries in flight). */
+  waitsOn: Set<string>;
+}
+
+const CORE_MODULE = "hipcheck-core";
+
+/** The text of a target, `publisher/plugin/query` (the default query shows as `…/plugin`). */
+function targetLabel(t: QueryTarget): string {
+  return t.query ? `${t.publisher}/${t.plugin}/${t.query}` : `${t.publisher}/${t.plugin}`;
+}
+
+/** Splits `publisher/plugin[/query]`, as the SDKs do. */
+export function parseTarget(text: string): QueryTarget {
+  const parts = typeof text === "string" ? text.split("/") : [];
+  if ((parts.length !== 2 && parts.length !== 3) || !parts[0] || !parts[1]) {
+    throw new HipcheckCoreError(
+      "bad-target",
+      `invalid query target ${JSON.stringify(text)}: expected "publisher/plugin[/query]"`,
+    );
+  }
+  return { publisher: parts[0], plugin: parts[1], query: parts[2] ?? "" };
+}
+
+/**
+ * The JSON text of a value with object keys sorted at every level, so equal keys give equal
+ * memo entries whatever their field order.
+ */
+export function canonicalJson(value: unknown): string {
+  const text = JSON.stringify(value, (_key, v) => {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+  if (text === undefined) throw new TypeError(`not a JSON value: ${typeof value}`);
+  return text;
+}
+
+/**
+ * The error text in a failed query's concerns: a structured concern
+ * `{"error":{"kind":…,"message":…}}` (what plugwire's SDK sends) gives its message; otherwise
+ * the concerns themselves.
+ */
+function errorTextOf(concerns: readonly string[]): string {
+  for (const concern of concerns) {
+    try {
+      const parsed = JSON.parse(concern);
+      const message = parsed?.error?.message;
+      if (typeof message === "string") {
+        return typeof parsed.error.kind === "string" ? `${parsed.error.kind}: ${message}` : message;
+      }
+    } catch {
+      // Plain text.
+    }
+  }
+  return concerns.join("; ");
+}
+
+/** One query exchange the core runs on a plugin's stream. */
+interface Session {
+  exchange: QueryExchange;
+  memoKey: string;
+  label: string;
+  resolve(answer: Answer): void;
+  reject(err: unknown): void;
+  /** A sub-query of this session failed: the session's own failure is that error. */
+  subFailure?: unknown;
+}
+
+/** A plugin the core runs: its process, its setup answers and its query stream. */
+class PluginRunner {
+  readonly info: CorePluginInfo;
+  readonly label: string;
+  readonly #launched: LaunchedPlugin;
+  readonly #core: HipcheckCoreHost;
+  readonly #outgoing = new AsyncQueue<{ query: Query }>();
+  readonly #ids = new OddIds();
+  readonly #sessions = new Map<number, Session>();
+  readonly #maxChunkBytes: number;
+  #closed = false;
+  #streamDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    launched: LaunchedPlugin,
+    info: CorePluginInfo,
+    core: HipcheckCoreHost,
+    maxChunkBytes: number,
+  ) {
+    this.#launched = launched;
+    this.info = info;
+    this.label = `${info.publisher}/${info.name}`;
+    this.#core = core;
+    this.#maxChunkBytes = maxChunkBytes;
+  }
+
+  /** Opens `InitiateQueryProtocol` and starts reading it. */
+  openStream(): void {
+    const responses = this.#launched.client.initiateQueryProtocol(this.#outgoing);
+    this.#streamDone = (async () => {
+      let failure: unknown;
+      try {
+        for await (const response of responses) this.#onChunk(response.query);
+      } catch (err) {
+        failure = err;
+      }
+      this.#endSessions(
+        new HipcheckCoreError(
+          "closed",
+          `the query stream of ${this.label} ended` +
+            (failure ? `: ${toRpcError(failure).message}` : "") +
+            (this.#launched.stderrTail.length
+              ? `; its last stderr lines:\n  ${this.#launched.stderrTail.join("\n  ")}`
+              : ""),
+          { plugin: this.label, cause: failure },
+        ),
+      );
+    })();
+  }
+
+  /** Runs one query of this plugin; the answer's outputs are as the plugin sent them. */
+  run(query: string, key: unknown, memoKey: string, label: string): Promise<Answer> {
+    if (this.#closed) {
+      return Promise.reject(
+        new HipcheckCoreError("closed", `${this.label} is closed`, { plugin: this.label }),
+      );
+    }
+    let id = this.#ids.next();
+    while (this.#sessions.has(id)) id = this.#ids.next();
+    const exchange = new QueryExchange(id, "core", this.#maxChunkBytes);
+    return new Promise<Answer>((resolve, reject) => {
+      this.#sessions.set(id, { exchange, memoKey, label, resolve, reject });
+      this.#send(exchange.send({
+        kind: "submit",
+        publisher: this.info.publisher,
+        plugin: this.info.name,
+        query,
+        keys: [key],
+        outputs: [],
+        concerns: [],
+      }));
+    });
+  }
+
+  #send(chunks: Query[]): void {
+    for (const query of chunks) this.#outgoing.push({ query });
+  }
+
+  #note(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
+    this.#core.note(this.label, level, message, fields);
+  }
+
+  #onChunk(chunk: Query | undefined): void {
+    if (!chunk) return this.#note("warn", "a query-stream message without a query; ignored");
+    const routing = routeFromPlugin(chunk, this.#sessions);
+    if (routing.action === "ignore") {
+      // id 0 is expected (the Python SDK's first message); anything else is worth a warning.
+      return this.#note(chunk.id === 0 ? "debug" : "warn", routing.reason, { id: chunk.id });
+    }
+    const session = this.#sessions.get(chunk.id)!;
+    let message: QueryMessage | undefined;
+    try {
+      message = session.exchange.receive(chunk);
+    } catch (cause) {
+      this.#sessions.delete(chunk.id);
+      session.reject(
+        new HipcheckCoreError(
+          "bad-reply",
+          `${session.label}: ${this.label} broke the query protocol: ${(cause as Error).message}`,
+          { plugin: this.label, target: session.label, cause },
+        ),
+      );
+      return;
+    }
+    if (!message) return; // more chunks to come
+    switch (message.kind) {
+      case "reply":
+        this.#sessions.delete(chunk.id);
+        session.resolve({ outputs: message.outputs, concerns: message.concerns });
+        return;
+      case "error": {
+        this.#sessions.delete(chunk.id);
+        if (session.subFailure !== undefined) return session.reject(session.subFailure);
+        const text = errorTextOf(message.concerns);
+        session.reject(
+          new HipcheckCoreError(
+            "query-failed",
+            `${session.label} failed` + (text ? `: ${text}` : " (the plugin gave no reason)"),
+            { plugin: this.label, target: session.label, concerns: message.concerns },
+          ),
+        );
+        return;
+      }
+      case "submit":
+        void this.#answerSubQuery(session, message);
+        return;
+    }
+  }
+
+  /** Answers a plugin's sub-query, key by key through the memo, on the session's id. */
+  async #answerSubQuery(session: Session, message: QueryMessage): Promise<void> {
+    const target: QueryTarget = {
+      publisher: message.publisher,
+      plugin: message.plugin,
+      query: message.query,
+    };
+    let outputs: unknown[] | undefined;
+    try {
+      outputs = await Promise.all(
+        message.keys.map(async (key) => {
+          const { outputs } = await this.#core.resolve(target, key, session.memoKey);
+          if (outputs.length === 0) {
+            throw new HipcheckCoreError(
+              "bad-reply",
+              `${targetLabel(target)} answered a sub-query of ${session.label} without output`,
+              { target: targetLabel(target) },
+            );
+          }
+          return outputs[outputs.length - 1]; // core pops the last one
+        }),
+      );
+    } catch (err) {
+      session.subFailure = err;
+    }
+    if (this.#sessions.get(session.exchange.id) !== session) return; // ended meanwhile
+    try {
+      this.#send(session.exchange.send(
+        outputs
+          ? {
+            kind: "reply",
+            ...{ publisher: target.publisher, plugin: target.plugin, query: target.query },
+            keys: [],
+            outputs,
+            concerns: [],
+          }
+          : {
+            kind: "error",
+            ...{ publisher: target.publisher, plugin: target.plugin, query: target.query },
+            keys: [],
+            outputs: [],
+            concerns: [`sub-query failed: ${(session.subFailure as Error)?.message}`],
+          },
+      ));
+    } catch (cause) {
+      this.#sessions.delete(session.exchange.id);
+      session.reject(
+        cause instanceof HipcheckCoreError ? cause : new HipcheckCoreError(
+          "bad-reply",
+          `${session.label}: the answer to its sub-query cannot be sent: ${
+            (cause as Error).message
+          }`,
+          { plugin: this.label, target: session.label, cause },
+        ),
+      );
+    }
+  }
+
+  #endSessions(err: HipcheckCoreError): void {
+    this.#closed = true;
+    for (const session of this.#sessions.values()) session.reject(err);
+    this.#sessions.clear();
+  }
+
+  /** Half-closes the stream (the plugin's cue to exit), then stops the process. */
+  async close(graceMs: number): Promise<void> {
+    this.#closed = true;
+    this.#outgoing.end();
+    await this.#launched.kill(graceMs);
+    await this.#streamDone;
+  }
+
+  /** Stops the process without the stream's goodbye (setup failed). */
+  async kill(): Promise<void> {
+    this.#closed = true;
+    this.#outgoing.end();
+    await this.#launched.kill(0);
+  }
+}
+
+/**
+ * The TypeScript Hipcheck core: {@link HipcheckCoreHost.start} runs the plugins; query them
+ * with {@link HipcheckCoreHost.query}; close it (or `await using`) to stop them.
+ */
+export class HipcheckCoreHost {
+  readonly #runners = new Map<string, PluginRunner>();
+  readonly #memo = new Map<string, MemoEntry>();
+  readonly #logger: LogSink;
+  #closing: Promise<void> | undefined;
+  #unlinkSignal = () => {};
+
+  private constructor(logger: LogSink) {
+    this.#logger = logger;
+  }
+
+  /**
+   * Starts every plugin and sets it up in core's order; resolves once every query stream is
+   * open. Any failure stops everything started and rejects with a {@link HipcheckCoreError}
+   * (`config`, `setup-failed`) or a `PluginError` (the process could not be started or
+   * reached). When several plugins fail, the first in `plugins` order is thrown.
+   */
+  static async start(options: CoreOptions): Promise<HipcheckCoreHost> {
+    const core = new HipcheckCoreHost(options.logger ?? (() => {}));
+    const seen = new Set<string>();
+    for (const spec of options.plugins) {
+      const label = `${spec.publisher}/${spec.name}`;
+      if (
+        !spec.publisher || !spec.name || spec.publisher.includes("/") || spec.name.includes("/")
+      ) {
+        throw new HipcheckCoreError("bad-target", `invalid plugin name ${JSON.stringify(label)}`);
+      }
+      if (seen.has(label)) {
+        throw new HipcheckCoreError("setup-failed", `plugin ${label} is listed twice`);
+      }
+      seen.add(label);
+    }
+    const results = await Promise.allSettled(
+      options.plugins.map((spec) => core.#startOne(spec, options)),
+    );
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) {
+      await Promise.all(
+        results.map((r) => r.status === "fulfilled" ? r.value.kill() : undefined),
+      );
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    for (const r of results) {
+      const runner = (r as PromiseFulfilledResult<PluginRunner>).value;
+      core.#runners.set(runner.label, runner);
+      runner.openStream();
+    }
+    if (options.signal) {
+      const onAbort = () => void core.close();
+      options.signal.addEventListener("abort", onAbort, { once: true });
+      core.#unlinkSignal = () => options.signal?.removeEventListener("abort", onAbort);
+    }
+    return core;
+  }
+
+  async #startOne(spec: CorePluginSpec, options: CoreOptions): Promise<PluginRunner> {
+    const label = `${spec.publisher}/${spec.name}`;
+    const cmd = typeof spec.cmd === "string" ? spec.cmd.split(/\s+/).filter(Boolean) : spec.cmd;
+    const launched = await launchHipcheckPlugin({
+      cmd,
+      name: label,
+      logLevel: options.logLevel ?? "error",
+      env: { ...options.env, ...spec.env },
+      cwd: spec.cwd,
+      logger: this.#logger,
+      connect: options.connect,
+      signal: options.signal,
+    });
+    try {
+      const info = await setUp(launched, spec, label, options.setupTimeoutMs ?? 30_000);
+      return new PluginRunner(launched, info, this, options.maxChunkBytes ?? MAX_CHUNK_BYTES);
+    } catch (err) {
+      await launched.kill(0);
+      throw err;
+    }
+  }
+
+  /** The running plugins, in the order they were given. */
+  get plugins(): CorePluginInfo[] {
+    return [...this.#runners.values()].map((r) => r.info);
+  }
+
+  /**
+   * Runs a query as core runs a top-level analysis: `target` is `publisher/plugin[/query]`
+   * (no query: the default endpoint), `key` any JSON value. The answer must have exactly one
+   * output. Identical queries (same target, same key up to field order) are answered once.
+   */
+  async query(target: string, key: unknown): Promise<CoreQueryResult> {
+    const parsed = parseTarget(target);
+    const { outputs, concerns } = await this.resolve(parsed, key, undefined);
+    if (outputs.length !== 1) {
+      throw new HipcheckCoreError(
+        "bad-reply",
+        `${targetLabel(parsed)} answered with ${outputs.length} outputs; a query needs exactly one`,
+        { target: targetLabel(parsed) },
+      );
+    }
+    return { output: outputs[0], concerns: [...concerns] };
+  }
+
+  /**
+   * Answers one query through the memo. `waiter` is the memo key of the query that asks (for a
+   * sub-query), whose wait is recorded so that a cycle is detected instead of awaited.
+   * @internal
+   */
+  resolve(target: QueryTarget, key: unknown, waiter: string | undefined): Promise<Answer> {
+    const label = targetLabel(target);
+    if (this.#closing) {
+      return Promise.reject(new HipcheckCoreError("closed", "the Hipcheck core is closed"));
+    }
+    const runner = this.#runners.get(`${target.publisher}/${target.plugin}`);
+    if (!runner) {
+      return Promise.reject(
+        new HipcheckCoreError(
+          "unknown-plugin",
+          `No such plugin ${target.publisher}/${target.plugin}`,
+          { target: label },
+        ),
+      );
+    }
+    if (!runner.info.queries.some((q) => q.name === target.query)) {
+      return Promise.reject(
+        new HipcheckCoreError(
+          "unknown-query",
+          `${runner.label} has no query ${JSON.stringify(target.query)}; it has ` +
+            runner.info.queries.map((q) => JSON.stringify(q.name)).join(", "),
+          { plugin: runner.label, target: label },
+        ),
+      );
+    }
+    let keyText: string;
+    try {
+      keyText = canonicalJson(key);
+    } catch (cause) {
+      return Promise.reject(
+        new HipcheckCoreError("bad-target", `the key of ${label} is not JSON`, { cause }),
+      );
+    }
+    const memoKey = JSON.stringify([target.publisher, target.plugin, target.query, keyText]);
+    const entryLabel = `${label} ${keyText.length > 80 ? keyText.slice(0, 77) + "..." : keyText}`;
+
+    if (waiter !== undefined) {
+      const cycle = this.#pathTo(memoKey, waiter);
+      if (cycle) {
+        const names = [waiter, ...cycle].map((k) => this.#memo.get(k)?.label ?? entryLabel);
+        return Promise.reject(
+          new HipcheckCoreError(
+            "query-cycle",
+            `query cycle: ${names.join(" -> ")}`,
+            { target: label, cycle: names },
+          ),
+        );
+      }
+    }
+
+    let entry = this.#memo.get(memoKey);
+    if (!entry) {
+      const created: MemoEntry = { label: entryLabel, answer: undefined!, waitsOn: new Set() };
+      created.answer = runner.run(target.query, key, memoKey, entryLabel);
+      // A failure is not remembered: the next identical query tries again.
+      created.answer.catch(() => {
+        if (this.#memo.get(memoKey) === created) this.#memo.delete(memoKey);
+      });
+      this.#memo.set(memoKey, created);
+      entry = created;
+    }
+    if (waiter === undefined) return entry.answer;
+    const waiting = this.#memo.get(waiter);
+    waiting?.waitsOn.add(memoKey);
+    return entry.answer.finally(() => waiting?.waitsOn.delete(memoKey));
+  }
+
+  /**
+   * The chain of memo keys from `from` to `to` through the queries each waits on, or undefined
+   * when `to` is not reachable (`from === to` is a cycle of one).
+   */
+  #pathTo(from: string, to: string): string[] | undefined {
+    const seen = new Set<string>();
+    const walk = (at: string): string[] | undefined => {
+      if (at === to) return [at];
+      if (seen.has(at)) return undefined;
+      seen.add(at);
+      for (const next of this.#memo.get(at)?.waitsOn ?? []) {
+        const rest = walk(next);
+        if (rest) return [at, ...rest];
+      }
+      return undefined;
+    };
+    return walk(from);
+  }
+
+  /** Logs a note of the core's own about a plugin. @internal */
+  note(plugin: string, level: LogLevel, message: string, fields: Record<string, unknown>): void {
+    try {
+      this.#logger({ plugin, module: CORE_MODULE, level, message, fields, raw: "" });
+    } catch {
+      // A faulty sink must not break the core.
+    }
+  }
+
+  /**
+   * Stops every plugin: half-closes its query stream (its cue to exit, as core's end of run),
+   * gives it `graceMs` to exit, then SIGTERM and SIGKILL. Queries still running fail with
+   * `closed`. Idempotent.
+   */
+  close(graceMs = 2000): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#unlinkSignal();
+      await Promise.all([...this.#runners.values()].map((r) => r.close(graceMs)));
+      this.#memo.clear();
+    })();
+    return this.#closing;
+  }
+
+  /** Closes the core (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** The four setup calls, in core's order. */
+async function setUp(
+  launched: LaunchedPlugin,
+  spec: CorePluginSpec,
+  label: string,
+  timeoutMs: number,
+): Promise<CorePluginInfo> {
+  const client = launched.client;
+  const step = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (cause) {
+      if (cause instanceof HipcheckCoreError) throw cause;
+      throw new HipcheckCoreError(
+        "setup-failed",
+        `Plugin '${label}': ${name} failed: ${toRpcError(cause).message}`,
+        { plugin: label, cause },
+      );
+    }
+  };
+
+  // 1. Schemas; a schema too big for one message comes in several with the same name.
+  const texts = new Map<string, { key: string; output: string }>();
+  await step("GetQuerySchemas", async () => {
+    for await (
+      const r of client.getQuerySchemas({ empty: {} }, { timeoutMs })
+    ) {
+      const t = texts.get(r.queryName) ?? { key: "", output: "" };
+      t.key += r.keySchema;
+      t.output += r.outputSchema;
+      texts.set(r.queryName, t);
+    }
+  });
+  const queries: CoreQueryInfo[] = [];
+  for (const [name, t] of texts) {
+    try {
+      queries.push({ name, keySchema: JSON.parse(t.key), outputSchema: JSON.parse(t.output) });
+    } catch (cause) {
+      throw new HipcheckCoreError(
+        "setup-failed",
+        `Plugin '${label}': the schemas of query ${JSON.stringify(name)} are not JSON`,
+        { plugin: label, cause },
+      );
+    }
+  }
+
+  // 2. Configuration: anything but NONE is fatal, worded as core words it.
+  const config = await step(
+    "SetConfiguration",
+    () =>
+      client.setConfiguration({ configuration: JSON.stringify(spec.config ?? {}) }, { timeoutMs }),
+  );
+  if (config.status !== ConfigurationStatus.NONE) {
+    const options: HipcheckCoreErrorOptions = {
+      plugin: label,
+      status: config.status,
+      detail: config.message,
+    };
+    const generic = CONFIG_STATUS_TEXT[config.status] ?? `configuration status ${config.status}`;
+    throw new HipcheckCoreError(
+      "config",
+      `Plugin '${label}': ${generic}${config.message ? `: ${config.message}` : ""}`,
+      options,
+    );
+  }
+
+  // 3, 4. Default policy expression and explanation ("" for none).
+  const policy = await step(
+    "GetDefaultPolicyExpression",
+    () => client.getDefaultPolicyExpression({ empty: {} }, { timeoutMs }),
+  );
+  const explain = await step(
+    "ExplainDefaultQuery",
+    () => client.explainDefaultQuery({ empty: {} }, { timeoutMs }),
+  );
+
+  return {
+    publisher: spec.publisher,
+    name: spec.name,
+    pid: launched.pid,
+    port: launched.port,
+    queries,
+    defaultPolicyExpression: policy.policyExpression,
+    explanation: explain.explanation,
+  };
+}
