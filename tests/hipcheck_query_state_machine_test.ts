@@ -9,8 +9,10 @@ import {
   chunkQuery,
   decodeQuery,
   encodeQuery,
+  errorConcern,
   MAX_CHUNK_BYTES,
   OddIds,
+  parseErrorConcern,
   QueryExchange,
   type QueryMessage,
   QueryProtocolError,
@@ -312,6 +314,25 @@ Deno.test("batches: no group of several keys needs more than one chunk", () => {
   assert.deepEqual(batchSizes(["123456789012", "1", "2"], 10), [1, 2]);
   assert.deepEqual(batchSizes(["é".repeat(3), "12345"], 10), [1, 1]); // bytes, not characters
   assert.deepEqual(batchSizes([], 10), []);
+});
+
+Deno.test("error concerns: written and read back; other text is not one", () => {
+  const text = errorConcern("handler", 'bad "thing"\nhappened');
+  assert.equal(text, '{"error":{"kind":"handler","message":"bad \\"thing\\"\\nhappened"}}');
+  assert.deepEqual(parseErrorConcern(text), { kind: "handler", message: 'bad "thing"\nhappened' });
+  assert.equal(parseErrorConcern("sha256 first byte 75"), undefined);
+  assert.equal(parseErrorConcern('{"error": 1}'), undefined);
+  assert.equal(parseErrorConcern('{"error":{"kind":'), undefined);
+});
+
+Deno.test("exchange: the plugin may fail while core submits or answers; bad input keeps the turn", () => {
+  const base = { publisher: "p", plugin: "x", query: "", keys: [], outputs: [], concerns: [] };
+  const plugin = new QueryExchange(3, "plugin");
+  const bad = create(QuerySchema, { id: 3, state: QueryState.SUBMIT_COMPLETE, key: ["{no"] });
+  assert.throws(() => plugin.receive(bad), isProtocolError("invalid-json-key"));
+  assert.equal(plugin.state, "core-submitting");
+  assert.equal(plugin.send({ ...base, kind: "error", concerns: ["bad key"] })[0].state, 0);
+  assert.equal(plugin.state, "done");
 });
 
 testNoLeftovers();

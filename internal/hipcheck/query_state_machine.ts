@@ -473,6 +473,46 @@ export function batchSizes(keyTexts: string[], maxBytes = MAX_CHUNK_BYTES): numb
 }
 
 // ---------------------------------------------------------------------------------------------
+// Error concerns
+
+/**
+ * What failed, in an error concern: the key or output did not match its schema, the endpoint
+ * does not exist, the handler threw, a sub-query failed, or the protocol was broken.
+ */
+export type QueryErrorKind =
+  | "invalid-key"
+  | "invalid-output"
+  | "unknown-query"
+  | "handler"
+  | "sub-query-failed"
+  | "protocol";
+
+/**
+ * The concern a plugwire plugin adds to its UNSPECIFIED reply (after the concerns it recorded):
+ * `{"error":{"kind":…,"message":…}}`. Hipcheck core 3.15 discards it (the plugin's ERROR log line
+ * is what reaches the user there); a plugwire core reads it back with {@link parseErrorConcern}.
+ */
+export function errorConcern(kind: QueryErrorKind, message: string): string {
+  return JSON.stringify({ error: { kind, message } });
+}
+
+/** The error in a concern written by {@link errorConcern}, or `undefined` for other text. */
+export function parseErrorConcern(
+  concern: string,
+): { kind: string; message: string } | undefined {
+  if (!concern.startsWith('{"error":')) return undefined;
+  try {
+    const { error } = JSON.parse(concern);
+    if (typeof error?.kind === "string" && typeof error?.message === "string") {
+      return { kind: error.kind, message: error.message };
+    }
+  } catch {
+    // not ours
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Ids
 
 /**
@@ -538,7 +578,7 @@ export class OddIds {
  * Whose turn it is in one exchange:
  * - `core-submitting`: core's query (its SUBMIT) is on its way;
  * - `plugin-working`: the plugin runs the query; its next message is a sub-query SUBMIT, the
- *   final REPLY or an UNSPECIFIED error;
+ *   final REPLY or an UNSPECIFIED error (the plugin may also fail in the other states);
  * - `core-answering`: the plugin asked a sub-query; core's next message is the REPLY with one
  *   output per key (or UNSPECIFIED: the sub-query failed, a plugwire core's extension);
  * - `done`: the plugin replied or failed; later messages on this id are stray.
@@ -548,17 +588,23 @@ export type ExchangeState = "core-submitting" | "plugin-working" | "core-answeri
 /** Which end of the stream a {@link QueryExchange} runs on. */
 export type ExchangeSide = "plugin" | "core";
 
+// The plugin may give up in any state but `done` (a key that is not JSON, an answer it cannot
+// read); core's UNSPECIFIED only answers a sub-query.
 const NEXT_STATE: Record<
   ExchangeState,
   Partial<Record<`${"core" | "plugin"}:${QueryMessageKind}`, ExchangeState>>
 > = {
-  "core-submitting": { "core:submit": "plugin-working" },
+  "core-submitting": { "core:submit": "plugin-working", "plugin:error": "done" },
   "plugin-working": {
     "plugin:submit": "core-answering",
     "plugin:reply": "done",
     "plugin:error": "done",
   },
-  "core-answering": { "core:reply": "plugin-working", "core:error": "plugin-working" },
+  "core-answering": {
+    "core:reply": "plugin-working",
+    "core:error": "plugin-working",
+    "plugin:error": "done",
+  },
   "done": {},
 };
 
@@ -594,29 +640,23 @@ export class QueryExchange {
   /**
    * Takes a chunk from the peer. Returns the whole message once it is complete (and moves the
    * turn on), `undefined` while chunks are still coming. Throws {@link QueryProtocolError} for a
-   * message out of turn, mixed chunks or invalid JSON; the exchange is then `done`.
+   * message out of turn, mixed chunks or invalid JSON; the turn then stays where it was, so the
+   * plugin side can still answer with an error.
    */
   receive(chunk: Query): QueryMessage | undefined {
     const peer = this.side === "plugin" ? "core" : "plugin";
-    try {
-      if (chunk.id !== this.id) {
-        throw new QueryProtocolError(
-          "unexpected-message",
-          `exchange ${this.id} was handed a message for id ${chunk.id}`,
-        );
-      }
-      const whole = this.#assembler.push(chunk);
-      if (whole === undefined) {
-        this.#expectTurn(peer, directionOf(chunk.state) ?? "error");
-        return undefined;
-      }
-      const message = decodeQuery(whole);
-      this.#advance(peer, message.kind);
-      return message;
-    } catch (err) {
-      this.#state = "done";
-      throw err;
+    if (chunk.id !== this.id) {
+      throw new QueryProtocolError(
+        "unexpected-message",
+        `exchange ${this.id} was handed a message for id ${chunk.id}`,
+      );
     }
+    this.#expectTurn(peer, directionOf(chunk.state) ?? "error");
+    const whole = this.#assembler.push(chunk);
+    if (whole === undefined) return undefined;
+    const message = decodeQuery(whole);
+    this.#advance(peer, message.kind);
+    return message;
   }
 
   /**
