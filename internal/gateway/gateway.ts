@@ -1,0 +1,264 @@
+/**
+ * A running gateway: the core (plugins, routes) on a socket, with reload and graceful stop
+ * wired to the control routes, SIGHUP, SIGTERM/SIGINT and (optionally) the config file.
+ *
+ * @module
+ */
+
+import { watch } from "node:fs";
+import process from "node:process";
+import { onSignal } from "../runtime.ts";
+import { type GatewayConfig, GatewayConfigError } from "./config.ts";
+import { loadGatewayConfig } from "./load.ts";
+import { listen, type Listener } from "./listen.ts";
+import { GatewayCore } from "./server.ts";
+import { messageOf, type SlotStatus } from "./slot.ts";
+
+/**
+ * Options of {@link startGateway}.
+ *
+ * @example A gateway from a TOML text, on a free port, without signal handlers
+ * ```ts
+ * import { type GatewayOptions, parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const options: GatewayOptions = {
+ *   config: parseGatewayConfig(`listen = "127.0.0.1:0"`),
+ *   handleSignals: false,
+ * };
+ * assert.equal(options.config instanceof Object, true);
+ * ```
+ */
+export interface GatewayOptions {
+  /** A configuration file to read, or a parsed configuration. */
+  config: string | GatewayConfig;
+  /** Overrides the configuration's port (0 picks a free one). */
+  port?: number;
+  /**
+   * Handle SIGTERM/SIGINT (drain, stop every plugin, resolve {@link Gateway.closed}) and
+   * SIGHUP (reload). @default {true}
+   */
+  handleSignals?: boolean;
+  /** Receives the gateway's log lines (never a secret). @default {stderr} */
+  log?: (line: string) => void;
+  /** Extra environment for every subprocess plugin. */
+  pluginEnv?: Record<string, string>;
+  /** What `${NAME}` in the config file reads, now and on reload. @default {the process's} */
+  env?: Record<string, string | undefined>;
+  /** First restart delay after a plugin crash, in ms; doubled per crash in a row. @default {250} */
+  restartBackoffMs?: number;
+}
+
+/**
+ * A running gateway. Stop it with {@link Gateway.stop} (or `await using`).
+ *
+ * @example Serving an in-process plugin and calling it
+ * ```ts
+ * import { parseGatewayConfig, startGateway } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(
+ *   `${dir}/echo.ts`,
+ *   `export default { handle: (req, ctx) => ({ path: req.path, greeting: ctx.params.greeting }) };`,
+ * );
+ * const config = parseGatewayConfig(
+ *   `listen = "127.0.0.1:0"\n[plugins.echo]\nmodule = "echo.ts"\npublic = true\n` +
+ *     `params = { greeting = "hi" }\n`,
+ *   { file: `${dir}/plugwire.toml` },
+ * );
+ * await using gateway = await startGateway({ config, handleSignals: false, log: () => {} });
+ * const response = await fetch(`${gateway.url}/echo/a/b`);
+ * assert.equal(response.status, 200);
+ * assert.deepEqual(await response.json(), { path: "/a/b", greeting: "hi" });
+ * assert.equal(gateway.status()[0].calls, 1);
+ * await gateway.stop();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class Gateway {
+  /** The base URL, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string;
+  /** Settles once the gateway has stopped (after {@link Gateway.stop} or a signal). */
+  readonly closed: Promise<void>;
+
+  readonly #core: GatewayCore;
+  readonly #listener: Listener;
+  readonly #log: (line: string) => void;
+  readonly #env: Record<string, string | undefined> | undefined;
+  readonly #cleanups: (() => void)[] = [];
+  #stopping: Promise<void> | undefined;
+  #resolveClosed!: () => void;
+
+  /** @internal Use {@link startGateway}. */
+  constructor(
+    core: GatewayCore,
+    listener: Listener,
+    log: (line: string) => void,
+    env?: Record<string, string | undefined>,
+  ) {
+    this.#core = core;
+    this.#env = env;
+    this.#listener = listener;
+    this.#log = log;
+    this.url = listener.url;
+    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+  }
+
+  /** The configuration in force. */
+  get config(): GatewayConfig {
+    return this.#core.config;
+  }
+
+  /** Every plugin's state and numbers, as `GET /-/plugins` shows them. */
+  status(): SlotStatus[] {
+    return this.#core.status();
+  }
+
+  /** Answers one request without the socket (for tests and other servers). */
+  fetch(request: Request): Promise<Response> {
+    return this.#core.fetch(request, { remoteAddr: "127.0.0.1" });
+  }
+
+  /**
+   * Reloads one plugin: a new instance beside the old, traffic switched when it is ready, the
+   * old one drained and stopped. Rejects (the old one serving on) when the new one fails.
+   */
+  reloadPlugin(id: string): Promise<void> {
+    return this.#core.reloadPlugin(id);
+  }
+
+  /**
+   * Reads the configuration file again and applies it (plugins added, removed, reloaded).
+   * An invalid file changes nothing and rejects with its {@link GatewayConfigError}.
+   */
+  async reload(): Promise<{ failed: Record<string, string> }> {
+    const file = this.#core.config.file;
+    if (!file) {
+      const failed: Record<string, string> = {};
+      await Promise.all(
+        this.#core.config.plugins.map((p) =>
+          this.#core.reloadPlugin(p.id).catch((err) => failed[p.id] = messageOf(err))
+        ),
+      );
+      return { failed };
+    }
+    return await this.#core.applyConfig(await loadGatewayConfig(file, this.#env));
+  }
+
+  /**
+   * Stops accepting requests, lets in-flight ones finish within `[limits] drain_ms`, then
+   * stops every plugin concurrently (Shutdown, SIGTERM, SIGKILL for subprocesses; `terminate`
+   * for in-process plugins). Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      for (const cleanup of this.#cleanups) cleanup();
+      this.#core.drain();
+      await this.#listener.shutdown(this.#core.config.limits.drainMs);
+      await this.#core.stop();
+      this.#log("stopped");
+      this.#resolveClosed();
+    })();
+    return this.#stopping;
+  }
+
+  /** Stops the gateway (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** @internal */
+  _installHandlers(handleSignals: boolean): void {
+    if (handleSignals) {
+      const stop = (signal: string) => () => {
+        this.#log(`${signal}: draining and stopping`);
+        void this.stop();
+      };
+      this.#cleanups.push(onSignal("SIGTERM", stop("SIGTERM")), onSignal("SIGINT", stop("SIGINT")));
+      const hup = () => {
+        this.#log("SIGHUP: reloading");
+        void this.#reloadLogged();
+      };
+      process.on("SIGHUP", hup);
+      this.#cleanups.push(() => process.off("SIGHUP", hup));
+    }
+    const file = this.#core.config.file;
+    if (this.#core.config.watch && file) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const watcher = watch(file, () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          this.#log(`${file} changed: reloading`);
+          void this.#reloadLogged();
+        }, 200);
+      });
+      this.#cleanups.push(() => {
+        clearTimeout(timer);
+        watcher.close();
+      });
+    }
+  }
+
+  async #reloadLogged(): Promise<void> {
+    try {
+      const { failed } = await this.reload();
+      for (const [id, why] of Object.entries(failed)) this.#log(`reload of ${id} failed: ${why}`);
+    } catch (err) {
+      this.#log(
+        err instanceof GatewayConfigError
+          ? `reload refused, the old configuration stays: ${err.message}`
+          : `reload failed: ${messageOf(err)}`,
+      );
+    }
+  }
+}
+
+/**
+ * Starts a gateway: validates the configuration, starts every plugin (a plugin that fails is
+ * retried with backoff while the others serve), then listens.
+ *
+ * @param options The configuration and how to run.
+ * @returns The running gateway.
+ * @throws {GatewayConfigError} For an invalid configuration file.
+ * @throws {GatewayStartError} When the address or the TLS files cannot be used (before any
+ *   plugin is started).
+ *
+ * @example A gateway with no plugins answers its health check
+ * ```ts
+ * import { parseGatewayConfig, startGateway } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const gateway = await startGateway({
+ *   config: parseGatewayConfig(`listen = "127.0.0.1:0"`),
+ *   handleSignals: false,
+ *   log: () => {},
+ * });
+ * const health = await fetch(`${gateway.url}/-/healthz`);
+ * assert.deepEqual(await health.json(), { status: "ok" });
+ * await gateway.stop();
+ * ```
+ */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const log = options.log ?? ((line: string) => console.error(`[gateway] ${line}`));
+  const config = typeof options.config === "string"
+    ? await loadGatewayConfig(options.config, options.env)
+    : options.config;
+  const core = new GatewayCore(config, {
+    log,
+    pluginEnv: options.pluginEnv,
+    backoffInitialMs: options.restartBackoffMs,
+    env: options.env,
+  });
+  // Listen first: a bad address or TLS file stops the start before any plugin is spawned.
+  // Until the plugins are up, their routes answer 503 and /-/readyz says which are missing.
+  const listener = await listen((request, info) => core.fetch(request, info), {
+    hostname: config.hostname,
+    port: options.port ?? config.port,
+    tls: config.tls,
+  });
+  await core.start();
+  const gateway = new Gateway(core, listener, log, options.env);
+  gateway._installHandlers(options.handleSignals ?? true);
+  return gateway;
+}
