@@ -57,6 +57,10 @@ export interface HipcheckPluginSection extends CommonPluginSection {
   kind: "hipcheck";
   /** The command that starts the plugin. */
   cmd: string[];
+  /** The plugin's publisher, as in its manifest. @default {"local"} */
+  publisher: string;
+  /** The plugin's name, as in its manifest. @default {its id} */
+  name: string;
   /** The plugin's configuration, sent with SetConfiguration. */
   config: Record<string, unknown>;
   cwd?: string;
@@ -163,6 +167,8 @@ const grpcSchema = z.strictObject({
 
 const hipcheckSchema = z.strictObject({
   hipcheck: z.union([z.string().min(1), stringList.min(1)]),
+  publisher: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("local"),
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
   config: z.record(z.string(), z.unknown()).default({}),
   cwd: z.string().optional(),
   ...commonPlugin,
@@ -264,6 +270,11 @@ export function parseGatewayConfig(
   const base = file === "<config>" ? undefined : dirName(file);
   const resolve = (p: string) => (base && !p.startsWith("/") ? `${base}/${p}` : p);
 
+  // A command given as ./x or ../x is relative to the config file, like every other path; its
+  // arguments are the plugin's business (it runs in the config file's directory by default).
+  const resolveCommand = (cmd: string[]) =>
+    /^\.\.?\//.test(cmd[0]) ? [resolve(cmd[0]), ...cmd.slice(1)] : cmd;
+
   const plugins: PluginSection[] = [];
   for (const [id, body] of Object.entries(pluginTables)) {
     const at = (path: PropertyKey[]) => ["plugins", id, ...path];
@@ -325,21 +336,23 @@ export function parseGatewayConfig(
       plugins.push({
         ...common,
         kind: "grpc",
-        cmd: g.cmd,
+        cmd: resolveCommand(g.cmd),
         handshake,
         autoMtls: g.auto_mtls,
         env: g.env,
         versions: g.versions ?? [handshake.protocolVersion],
-        cwd: g.cwd === undefined ? undefined : resolve(g.cwd),
+        cwd: g.cwd === undefined ? base : resolve(g.cwd),
       });
     } else {
       const h = d as z.infer<typeof hipcheckSchema>;
       plugins.push({
         ...common,
         kind: "hipcheck",
-        cmd: typeof h.hipcheck === "string" ? [h.hipcheck] : h.hipcheck,
+        cmd: resolveCommand(typeof h.hipcheck === "string" ? [h.hipcheck] : h.hipcheck),
+        publisher: h.publisher,
+        name: h.name ?? id,
         config: h.config,
-        cwd: h.cwd === undefined ? undefined : resolve(h.cwd),
+        cwd: h.cwd === undefined ? base : resolve(h.cwd),
       });
     }
   }
