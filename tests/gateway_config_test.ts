@@ -54,7 +54,8 @@ config = { max = 3 }
   }
   assert.equal(kv.kind, "grpc");
   if (kv.kind === "grpc") {
-    assert.deepEqual(kv.cmd, ["./kv", "serve"]);
+    assert.deepEqual(kv.cmd, ["/etc/gw/./kv", "serve"]); // ./ is relative to the file
+    assert.equal(kv.cwd, "/etc/gw");
     assert.equal(kv.autoMtls, true);
     assert.deepEqual(kv.versions, [1]);
     assert.deepEqual(kv.env, { TOKEN: "s3cret" });
