@@ -406,6 +406,13 @@ class PluginRunner {
   async close(graceMs: number): Promise<void> {
     this.#closed = true;
     this.#outgoing.end();
+    // The plugin answers the half-close by ending its side of the stream, then exits.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#streamDone,
+      new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
     await this.#launched.kill(graceMs);
     await this.#streamDone;
   }

@@ -318,8 +318,8 @@ export async function launchHipcheckPlugin(options: LaunchOptions): Promise<Laun
         stderrTail: tail,
         kill(graceMs = 1000) {
           killing ??= (async () => {
-            await killChild(child, graceMs, () => hasExited);
             ready.close();
+            await killChild(child, graceMs, () => hasExited);
           })();
           return killing;
         },
