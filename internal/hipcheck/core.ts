@@ -41,8 +41,10 @@ import {
   launchHipcheckPlugin,
 } from "./launcher.ts";
 import {
+  errorConcern,
   MAX_CHUNK_BYTES,
   OddIds,
+  parseErrorConcern,
   QueryExchange,
   type QueryMessage,
   routeFromPlugin,
@@ -179,21 +181,13 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The error text in a failed query's concerns: a structured concern
- * `{"error":{"kind":…,"message":…}}` (what plugwire's SDK sends) gives its message; otherwise
- * the concerns themselves.
+ * The error text in a failed query's concerns: a structured error concern (what plugwire's SDK
+ * adds, see `errorConcern`) gives `kind: message`; otherwise the concerns themselves.
  */
 function errorTextOf(concerns: readonly string[]): string {
   for (const concern of concerns) {
-    try {
-      const parsed = JSON.parse(concern);
-      const message = parsed?.error?.message;
-      if (typeof message === "string") {
-        return typeof parsed.error.kind === "string" ? `${parsed.error.kind}: ${message}` : message;
-      }
-    } catch {
-      // Plain text.
-    }
+    const error = parseErrorConcern(concern);
+    if (error) return `${error.kind}: ${error.message}`;
   }
   return concerns.join("; ");
 }
@@ -379,7 +373,9 @@ class PluginRunner {
             ...{ publisher: target.publisher, plugin: target.plugin, query: target.query },
             keys: [],
             outputs: [],
-            concerns: [`sub-query failed: ${(session.subFailure as Error)?.message}`],
+            concerns: [
+              errorConcern("sub-query-failed", String((session.subFailure as Error)?.message)),
+            ],
           },
       ));
     } catch (cause) {

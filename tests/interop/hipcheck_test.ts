@@ -211,6 +211,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "hipcheck interop: a plugin whose first process dies is respawned on a new port",
+  ignore: missing !== undefined,
+  async fn() {
+    // The first spawn exits before listening (leaving a marker); the second runs the plugin.
+    const marker = `${testRoot()}/spawned-once`;
+    const logs: PluginLogRecord[] = [];
+    await using core = await HipcheckCoreHost.start({
+      plugins: [{
+        ...example({ "binary-file": binaryFile() }),
+        cmd: [
+          "sh",
+          "-c",
+          'if [ -e "$0" ]; then exec "$1" "$2" "$3" "$4" "$5" "$6"; fi; : >"$0"; echo down >&2; exit 1',
+          marker,
+          peers.HC_VENV_PYTHON!,
+          peers.HC_EXAMPLE_PLUGIN!,
+        ],
+      }],
+      logger: (record) => logs.push(record),
+      env: { PLUGWIRE_TEST_MARK: TEST_MARK },
+      connect: PYTHON_CONNECT,
+    });
+    Deno.removeSync(marker);
+    const respawn = logs.find((r) => r.level === "warn" && /spawn 1 of 2/.test(r.message));
+    assert.ok(respawn, JSON.stringify(logs.map((r) => r.message)));
+    assert.match(respawn.message, /exited with status 1 before it could be reached/);
+    assert.notEqual(respawn.fields.port, core.plugins[0].port);
+    assert.equal((await core.query("mitre/example", TARGET)).output, TARGET.local.path.length);
+  },
+});
+
+Deno.test({
   name: "hipcheck interop: remove the Binary.kdl of the tests",
   ignore: missing !== undefined,
   fn: () => Deno.removeSync(`${testRoot()}/Binary.kdl`),
