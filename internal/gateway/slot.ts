@@ -122,6 +122,8 @@ export class PluginSlot<I extends Instance = Instance> {
   readonly #latencies: number[] = [];
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
+  /** Old instances being drained and stopped; `stop()` waits for them too. */
+  readonly #retiring = new Set<Promise<void>>();
   #reloading: Promise<void> | undefined;
 
   constructor(options: SlotOptions<I>) {
@@ -225,10 +227,8 @@ export class PluginSlot<I extends Instance = Instance> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
     const instance = this.#current;
-    if (instance) {
-      this.state = "stopping";
-      await this.#retire(instance);
-    }
+    this.state = "stopping";
+    await Promise.all([...(instance ? [this.#retire(instance)] : []), ...this.#retiring]);
     this.#current = undefined;
     this.state = "stopped";
   }
@@ -308,7 +308,13 @@ export class PluginSlot<I extends Instance = Instance> {
     }, delay);
   }
 
-  async #retire(instance: I): Promise<void> {
+  #retire(instance: I): Promise<void> {
+    const retiring = this.#drainAndStop(instance);
+    this.#retiring.add(retiring);
+    return retiring.finally(() => this.#retiring.delete(retiring));
+  }
+
+  async #drainAndStop(instance: I): Promise<void> {
     if ((this.#inFlight.get(instance) ?? 0) > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
