@@ -9,9 +9,9 @@
 
 import type { Instance } from "./slot.ts";
 
-/** A JSON value a handler may return. */
+/** A JSON value a handler may return (object members that are `undefined` are left out). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | {
-  [key: string]: JsonValue;
+  [key: string]: JsonValue | undefined;
 };
 
 /** The request as a handler sees it: transport data, parsed once, read-only. */
