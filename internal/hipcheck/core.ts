@@ -511,10 +511,20 @@ export class HipcheckCoreHost {
    * Runs a query as core runs a top-level analysis: `target` is `publisher/plugin[/query]`
    * (no query: the default endpoint), `key` any JSON value. The answer must have exactly one
    * output. Identical queries (same target, same key up to field order) are answered once.
+   * Aborting `options.signal` rejects this call with the signal's reason; the query itself runs
+   * on (another caller may share it) and its answer stays in the memo.
    */
-  async query(target: string, key: unknown): Promise<CoreQueryResult> {
+  async query(
+    target: string,
+    key: unknown,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<CoreQueryResult> {
     const parsed = parseTarget(target);
-    const { outputs, concerns } = await this.resolve(parsed, key, undefined);
+    options.signal?.throwIfAborted();
+    const answer = this.resolve(parsed, key, undefined);
+    const { outputs, concerns } = options.signal
+      ? await untilAborted(answer, options.signal)
+      : await answer;
     if (outputs.length !== 1) {
       throw new HipcheckCoreError(
         "bad-reply",
@@ -643,6 +653,15 @@ export class HipcheckCoreHost {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** `promise`, or the signal's reason once it is aborted. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** The four setup calls, in core's order. */

@@ -54,8 +54,8 @@ export interface HipcheckCoreErrorOptions {
   target?: string;
   /** What the plugin recorded before failing. */
   concerns?: string[];
-  /** For `config`: the status the plugin returned. */
-  status?: ConfigurationStatus;
+  /** For `config`: the `ConfigurationStatus` number the plugin returned. */
+  status?: number;
   /** For `config`: the plugin's own message. */
   detail?: string;
   /** For `query-cycle`: the queries of the cycle, first = last. */
@@ -72,8 +72,8 @@ export class HipcheckCoreError extends Error {
   readonly target?: string;
   /** What the plugin recorded before failing (empty when nothing). */
   readonly concerns: readonly string[];
-  /** For `config`: the status the plugin returned. */
-  readonly status?: ConfigurationStatus;
+  /** For `config`: the `ConfigurationStatus` number the plugin returned (2-9, or 0). */
+  readonly status?: number;
   /** For `config`: the plugin's own message. */
   readonly detail?: string;
   /** For `query-cycle`: the queries of the cycle, the first repeated at the end. */
