@@ -144,7 +144,9 @@ export class PluginSlot<I extends Instance = Instance> {
 
   /** Appends a line to the slot's last log lines. */
   log(line: string): void {
-    this.#logs.push(line);
+    // Terminal colours (a Deno error, say) mean nothing on the status page.
+    // deno-lint-ignore no-control-regex
+    this.#logs.push(line.replace(/\u001b\[[0-9;]*m/g, ""));
     if (this.#logs.length > LOG_LINES) this.#logs.splice(0, this.#logs.length - LOG_LINES);
   }
 
