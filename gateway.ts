@@ -36,6 +36,7 @@ import type { HttpPlugin } from "./internal/gateway/module_plugin.ts";
 
 export { Gateway, type GatewayOptions, startGateway } from "./internal/gateway/gateway.ts";
 export {
+  type CommonPluginSection,
   type GatewayConfig,
   GatewayConfigError,
   type GrpcPluginSection,

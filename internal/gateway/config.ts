@@ -9,14 +9,44 @@
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 
-/** The handshake of a subprocess plugin (go-plugin's HandshakeConfig, snake_case in TOML). */
+/**
+ * The handshake of a subprocess plugin (go-plugin's HandshakeConfig, snake_case in TOML).
+ *
+ * @example The KV example's handshake, as the config file gives it
+ * ```ts
+ * import { parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseGatewayConfig(`[plugins.kv]\ncmd = ["kv"]\nhandshake = ` +
+ *   `{ protocol_version = 1, magic_cookie_key = "BASIC_PLUGIN", magic_cookie_value = "hello" }`);
+ * const kv = config.plugins[0];
+ * assert.equal(kv.kind === "grpc" && kv.handshake.magicCookieKey, "BASIC_PLUGIN");
+ * ```
+ */
 export interface HandshakeSection {
+  /** The application protocol version the plugin speaks. */
   protocolVersion: number;
+  /** The environment variable carrying the cookie. */
   magicCookieKey: string;
+  /** The cookie's value. */
   magicCookieValue: string;
 }
 
-interface CommonPluginSection {
+/**
+ * What every `[plugins.<id>]` table has.
+ *
+ * @example Keys of a plugin's own, replacing the global ones
+ * ```ts
+ * import { parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseGatewayConfig(
+ *   `[plugins.a]\nmodule = "a.ts"\nkeys = ["k"]\nkeys_mode = "replace"\nconcurrency = 4\n`,
+ * );
+ * assert.deepEqual([config.plugins[0].keysMode, config.plugins[0].concurrency], ["replace", 4]);
+ * ```
+ */
+export interface CommonPluginSection {
   /** The plugin's id: its `[plugins.<id>]` key, case preserved. */
   id: string;
   /** No API key needed. */
@@ -31,8 +61,23 @@ interface CommonPluginSection {
   line: number;
 }
 
-/** An in-process HTTP plugin: a TypeScript module. */
+/**
+ * An in-process HTTP plugin: a TypeScript module.
+ *
+ * @example `module` + `params`
+ * ```ts
+ * import { parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseGatewayConfig(`[plugins.hello]\nmodule = "hello.ts"\nparams = { n = 1 }`, {
+ *   file: "/srv/gw/plugwire.toml",
+ * });
+ * const hello = config.plugins[0];
+ * assert.equal(hello.kind === "module" && hello.module, "/srv/gw/hello.ts");
+ * ```
+ */
 export interface ModulePluginSection extends CommonPluginSection {
+  /** Says which kind of plugin this is. */
   kind: "module";
   /** The module, resolved against the config file's directory. */
   module: string;
@@ -40,20 +85,56 @@ export interface ModulePluginSection extends CommonPluginSection {
   params: Record<string, unknown>;
 }
 
-/** A go-plugin plugin started as a subprocess. */
+/**
+ * A go-plugin plugin started as a subprocess.
+ *
+ * @example AutoMTLS is on unless the file says otherwise
+ * ```ts
+ * import { parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseGatewayConfig(`[plugins.kv]\ncmd = ["./kv"]\nhandshake = ` +
+ *   `{ protocol_version = 1, magic_cookie_key = "K", magic_cookie_value = "V" }`, {
+ *   file: "/srv/gw/plugwire.toml",
+ * });
+ * const kv = config.plugins[0];
+ * assert.ok(kv.kind === "grpc" && kv.autoMtls && kv.cmd[0] === "/srv/gw/./kv");
+ * ```
+ */
 export interface GrpcPluginSection extends CommonPluginSection {
+  /** Says which kind of plugin this is. */
   kind: "grpc";
+  /** The executable and its arguments (`./x` is relative to the config file). */
   cmd: string[];
+  /** Must match the plugin's. */
   handshake: HandshakeSection;
+  /** Speak mutual TLS with generated certificates. */
   autoMtls: boolean;
+  /** Extra environment for the plugin (secrets allowed: never printed). */
   env: Record<string, string>;
   /** Protocol versions the gateway accepts; default: the handshake's. */
   versions: number[];
+  /** Working directory; default: the config file's directory. */
   cwd?: string;
 }
 
-/** A Hipcheck plugin, run through the TypeScript Hipcheck core. */
+/**
+ * A Hipcheck plugin, run through the TypeScript Hipcheck core.
+ *
+ * @example Publisher and name route it: `POST /hipcheck/mitre/entropy`
+ * ```ts
+ * import { parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseGatewayConfig(
+ *   `[plugins.entropy]\nhipcheck = ["entropy-plugin"]\npublisher = "mitre"\n`,
+ * );
+ * const p = config.plugins[0];
+ * assert.equal(p.kind === "hipcheck" && `${p.publisher}/${p.name}`, "mitre/entropy");
+ * ```
+ */
 export interface HipcheckPluginSection extends CommonPluginSection {
+  /** Says which kind of plugin this is. */
   kind: "hipcheck";
   /** The command that starts the plugin. */
   cmd: string[];
@@ -63,13 +144,39 @@ export interface HipcheckPluginSection extends CommonPluginSection {
   name: string;
   /** The plugin's configuration, sent with SetConfiguration. */
   config: Record<string, unknown>;
+  /** Working directory; default: the config file's directory. */
   cwd?: string;
 }
 
-/** One `[plugins.<id>]` table. */
+/**
+ * One `[plugins.<id>]` table.
+ *
+ * @example Switching on the kind
+ * ```ts
+ * import { type PluginSection, parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const describe = (p: PluginSection) => p.kind === "module" ? `/${p.id}` : `/plugins/${p.id}`;
+ * const config = parseGatewayConfig(`[plugins.hello]\nmodule = "hello.ts"`);
+ * assert.equal(describe(config.plugins[0]), "/hello");
+ * ```
+ */
 export type PluginSection = ModulePluginSection | GrpcPluginSection | HipcheckPluginSection;
 
-/** The validated configuration, with defaults filled in and paths resolved. */
+/**
+ * The validated configuration, with defaults filled in and paths resolved.
+ *
+ * @example The defaults: loopback, 1 MiB bodies, 30 s deadline, CORS off
+ * ```ts
+ * import { type GatewayConfig, parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const config: GatewayConfig = parseGatewayConfig("");
+ * assert.deepEqual([config.hostname, config.port], ["127.0.0.1", 8080]);
+ * assert.deepEqual([config.limits.bodyBytes, config.limits.timeoutMs], [1048576, 30000]);
+ * assert.equal(config.cors.enabled, false);
+ * ```
+ */
 export interface GatewayConfig {
   /** Host name or address to bind. */
   hostname: string;
@@ -77,6 +184,7 @@ export interface GatewayConfig {
   port: number;
   /** Serve HTTPS from these PEM files. */
   tls?: { certFile: string; keyFile: string };
+  /** `[auth]`. */
   auth: {
     /** Global API keys (secrets). */
     keys: string[];
@@ -85,16 +193,24 @@ export interface GatewayConfig {
     /** A query parameter carrying the key; off unless configured. */
     queryParam?: string;
   };
+  /** `[cors]`. */
   cors: {
+    /** On only when `enabled = true` (a TOML boolean). */
     enabled: boolean;
     /** Exact origins (`scheme://host[:port]`), or `*` alone. */
     origins: string[];
+    /** Send `Access-Control-Allow-Credentials` (never with `*`). */
     credentials: boolean;
+    /** How long a browser may cache a preflight. */
     maxAgeSeconds: number;
   };
+  /** `[limits]`. */
   limits: {
+    /** Largest request body; more is answered 413. */
     bodyBytes: number;
+    /** Each request's deadline (passed to gRPC plugins as theirs). */
     timeoutMs: number;
+    /** Requests served at once per plugin; more get 503 + Retry-After. */
     concurrency: number;
     /** How long shutdown waits for in-flight requests. */
     drainMs: number;
@@ -103,6 +219,7 @@ export interface GatewayConfig {
   trustedProxies: string[];
   /** Reload when the config file changes. */
   watch: boolean;
+  /** `[plugins.<id>]`, in file order. */
   plugins: PluginSection[];
   /** The file it was read from (absolute), if any. */
   file?: string;
@@ -111,11 +228,29 @@ export interface GatewayConfig {
 /**
  * A configuration that cannot be used. `problems` lists each with its key path and line; the
  * message joins them. Values are never quoted, so secrets stay out of logs.
+ *
+ * @example Every problem at once, with its line
+ * ```ts
+ * import { GatewayConfigError, parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(
+ *   () => parseGatewayConfig(`[cors]\nenabled = "false"\n`),
+ *   (err) => err instanceof GatewayConfigError && err.problems[0].key === "cors.enabled" &&
+ *     err.problems[0].line === 2,
+ * );
+ * ```
  */
 export class GatewayConfigError extends Error {
   /** Each problem: the dotted key, its line (1-based; 0 when unknown) and what is wrong. */
   readonly problems: readonly { key: string; line: number; message: string }[];
 
+  /**
+   * Creates the error.
+   *
+   * @param file The file's name, for the message.
+   * @param problems What is wrong, where.
+   */
   constructor(
     file: string,
     problems: readonly { key: string; line: number; message: string }[],
@@ -215,6 +350,19 @@ type Problem = { path: PropertyKey[]; message: string };
 
 /**
  * Parses and validates a gateway configuration.
+ *
+ * @example `${ENV}` interpolation, with a default
+ * ```ts
+ * import { parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseGatewayConfig(
+ *   `listen = "127.0.0.1:\${PORT:-9000}"\n[auth]\nkeys = ["\${KEY}"]\n`,
+ *   { env: { KEY: "s3cret" } },
+ * );
+ * assert.equal(config.port, 9000);
+ * assert.deepEqual(config.auth.keys, ["s3cret"]);
+ * ```
  *
  * @param text The TOML text.
  * @param options `file` names it in errors and is the base of relative paths; `env` is what

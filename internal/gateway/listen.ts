@@ -19,10 +19,37 @@ export interface Listener {
   shutdown(deadlineMs: number): Promise<void>;
 }
 
-/** The gateway cannot start serving (the address, the TLS files). */
+/**
+ * The gateway cannot start serving (the address, the TLS files). Nothing is left running.
+ *
+ * @example A certificate file that is not one stops the start
+ * ```ts
+ * import { GatewayStartError, parseGatewayConfig, startGateway } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/cert.pem`, "junk");
+ * await Deno.writeTextFile(`${dir}/key.pem`, "junk");
+ * const config = parseGatewayConfig(`listen = "127.0.0.1:0"\n[tls]\ncert = "cert.pem"\nkey = "key.pem"`, {
+ *   file: `${dir}/plugwire.toml`,
+ * });
+ * await assert.rejects(
+ *   startGateway({ config, handleSignals: false, log: () => {} }),
+ *   (err) => err instanceof GatewayStartError && err.code === "tls",
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class GatewayStartError extends Error {
-  /** `tls` for certificate/key problems, `listen` for the address. */
+  /** `tls` for certificate/key problems, `listen` for the address, `runtime` off Deno. */
   readonly code: "tls" | "listen" | "runtime";
+  /**
+   * Creates the error.
+   *
+   * @param code What could not be used.
+   * @param message Says what and why.
+   * @param options The underlying error.
+   */
   constructor(code: "tls" | "listen" | "runtime", message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "GatewayStartError";

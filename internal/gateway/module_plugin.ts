@@ -9,12 +9,50 @@
 
 import type { Instance } from "./slot.ts";
 
-/** A JSON value a handler may return (object members that are `undefined` are left out). */
+/**
+ * A JSON value a handler may return (object members that are `undefined` are left out).
+ *
+ * @example Lists and scalars are JSON too
+ * ```ts
+ * import type { JsonValue } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const answers: JsonValue[] = [[1, "two"], 42, "text", null, { a: undefined, b: 1 }];
+ * assert.equal(JSON.stringify(answers[4]), '{"b":1}');
+ * ```
+ */
 export type JsonValue = null | boolean | number | string | JsonValue[] | {
   [key: string]: JsonValue | undefined;
 };
 
-/** The request as a handler sees it: transport data, parsed once, read-only. */
+/**
+ * The request as a handler sees it: transport data, parsed once, read-only.
+ *
+ * @example A handler reading the path, the query and a JSON body
+ * ```ts
+ * import { definePlugin, type PluginRequest } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const plugin = definePlugin({
+ *   handle: (request: PluginRequest) => ({
+ *     path: request.path,
+ *     name: request.query.get("name"),
+ *     body: request.body as never,
+ *   }),
+ * });
+ * const request: PluginRequest = {
+ *   method: "POST",
+ *   path: "/x",
+ *   query: new URLSearchParams("name=Ada"),
+ *   headers: new Headers(),
+ *   body: { a: 1 },
+ *   clientAddress: "127.0.0.1",
+ *   raw: new Request("http://localhost/p/x?name=Ada"),
+ * };
+ * const ctx = { id: "p", params: {}, log: () => {}, signal: new AbortController().signal };
+ * assert.deepEqual(await plugin.handle(request, ctx), { path: "/x", name: "Ada", body: { a: 1 } });
+ * ```
+ */
 export interface PluginRequest {
   /** `GET`, `POST`, ... */
   readonly method: string;
@@ -35,7 +73,25 @@ export interface PluginRequest {
   readonly raw: Request;
 }
 
-/** What a handler gets besides the request. */
+/**
+ * What a handler gets besides the request: the plugin's params, a log, the deadline.
+ *
+ * @example Params from the config file, never mixed with the body
+ * ```ts
+ * import type { PluginContext } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const ctx: PluginContext<{ greeting: string }> = {
+ *   id: "hello",
+ *   params: { greeting: "Hi" },
+ *   log: (line) => lines.push(line),
+ *   signal: AbortSignal.timeout(1000),
+ * };
+ * ctx.log(`${ctx.params.greeting} from ${ctx.id}`);
+ * assert.deepEqual(lines, ["Hi from hello"]);
+ * ```
+ */
 export interface PluginContext<P = Record<string, unknown>> {
   /** The plugin's id (its route). */
   readonly id: string;
@@ -47,7 +103,20 @@ export interface PluginContext<P = Record<string, unknown>> {
   readonly signal: AbortSignal;
 }
 
-/** What `initialize` gets. */
+/**
+ * What `initialize` gets besides the params.
+ *
+ * @example Logging from initialize
+ * ```ts
+ * import type { PluginInitContext } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const ctx: PluginInitContext = { id: "hello", log: (line) => lines.push(line) };
+ * ctx.log("ready");
+ * assert.deepEqual(lines, ["ready"]);
+ * ```
+ */
 export interface PluginInitContext {
   /** The plugin's id. */
   readonly id: string;
@@ -56,13 +125,35 @@ export interface PluginInitContext {
 }
 
 /**
- * A handler's answer: a `Response` as it is, `[status, body]`, or any JSON value (200).
- * `undefined` answers 204.
+ * A handler's answer: a `Response` as it is, `[status, body]` (a two-element array whose first
+ * element is an HTTP status 200-599), or any other JSON value (200). `undefined` answers 204.
+ *
+ * @example Three ways to answer
+ * ```ts
+ * import type { HandlerResult } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const answers: HandlerResult[] = [{ ok: true }, [404, { code: "not_found" }], new Response("x")];
+ * assert.equal(answers.length, 3);
+ * ```
  */
 export type HandlerResult = Response | JsonValue | [number, JsonValue] | undefined;
 
 /**
- * An in-process HTTP plugin.
+ * An in-process HTTP plugin: a module's default export (or a function returning one, called
+ * again on every reload so each instance starts fresh).
+ *
+ * @example A plugin module's whole text
+ * ```ts
+ * import type { HttpPlugin } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const plugin: HttpPlugin<{ greeting: string }> = {
+ *   handle: (request, ctx) => ({ message: `${ctx.params.greeting}, ${request.query.get("name")}` }),
+ * };
+ * export default plugin;
+ * assert.equal(typeof plugin.handle, "function");
+ * ```
  *
  * @typeParam P The shape of its `params`.
  */

@@ -26,7 +26,19 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
-/** Where a plugin slot is in its life. */
+/**
+ * Where a plugin is in its life: `restarting` after a crash (backoff), `failed` when it never
+ * started and no restart is pending.
+ *
+ * @example Serving or not
+ * ```ts
+ * import type { PluginState } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const serving = (state: PluginState) => state === "ready";
+ * assert.equal(serving("restarting"), false);
+ * ```
+ */
 export type SlotState = "starting" | "ready" | "restarting" | "failed" | "stopping" | "stopped";
 
 /** How a slot starts instances and how hard it tries. */
@@ -74,23 +86,50 @@ const LATENCY_WINDOW = 512;
 /** An instance that stayed up this long resets the backoff. */
 const STABLE_MS = 30_000;
 
-/** The status of a slot, as `/-/plugins` shows it. */
+/**
+ * The status of a plugin, as `GET /-/plugins` and `Gateway.status()` show it.
+ *
+ * @example Plugins that are not serving
+ * ```ts
+ * import type { PluginStatus } from "@plugwire/plugwire/gateway";
+ * import assert from "node:assert/strict";
+ *
+ * const down = (all: PluginStatus[]) => all.filter((p) => p.state !== "ready").map((p) => p.id);
+ * assert.deepEqual(down([]), []);
+ * ```
+ */
 export interface SlotStatus {
+  /** The plugin id. */
   id: string;
+  /** `module`, `grpc` or `hipcheck`. */
   kind: string;
+  /** Where it is in its life. */
   state: SlotState;
+  /** The process id of a subprocess plugin now serving. */
   pid: number | null;
+  /** The negotiated protocol version of a gRPC plugin. */
   version: number | null;
+  /** True when the gateway talks to it over mutual TLS. */
   tls: boolean;
+  /** Seconds since the serving instance started. */
   uptimeSeconds: number | null;
+  /** Restarts after crashes. */
   restarts: number;
+  /** Successful reloads. */
   reloads: number;
+  /** `package.Service/Method` paths, query names, or `*`. */
   methods: readonly string[];
+  /** Requests answered. */
   calls: number;
+  /** Requests that failed (5xx, or an RPC error). */
   errors: number;
+  /** Requests in flight now. */
   inFlight: number;
+  /** Latency over the last 512 requests, in ms. */
   latencyMs: { mean: number | null; p50: number | null; p99: number | null };
+  /** Why the last start, restart or reload failed, or why it crashed. */
   lastError: string | null;
+  /** Its last log lines (plugin logs and the gateway's notes about it). */
   logs: readonly string[];
 }
 
