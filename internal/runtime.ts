@@ -312,6 +312,11 @@ export function exitProcess(code: number): never {
   process.exit(code);
 }
 
+/** The program's own arguments (after the runtime and the script). */
+export function programArgs(): string[] {
+  return deno ? [...deno.args] : process.argv.slice(2);
+}
+
 /** This process's pid. */
 export function ownPid(): number {
   return process.pid;
