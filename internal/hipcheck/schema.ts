@@ -192,9 +192,9 @@ export type OutputOf<S> = S extends StandardValidator<unknown, infer O> ? O
  * ```
  */
 export function jsonSchema<T = JsonValue>(
-  schema: boolean | { readonly [keyword: string]: unknown },
-): JsonSchema<T> {
-  return schema as JsonSchema<T>;
+  schema: { readonly [keyword: string]: unknown },
+): Exclude<JsonSchema<T>, boolean> {
+  return schema as Exclude<JsonSchema<T>, boolean>;
 }
 
 /**
