@@ -1,4 +1,3 @@
-#!/usr/bin/env -S deno run -A
 /**
  * The `plugwire` command: inspect, call and conformance-check any go-plugin plugin (Go,
  * Python, TypeScript), and front ends to codegen, bundling and the HTTP gateway.
