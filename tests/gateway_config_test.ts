@@ -129,6 +129,20 @@ Deno.test("config: secrets are never quoted in errors", () => {
   assert.match(missing[0].message, /NOT_SET_ANYWHERE is not set/);
 });
 
+Deno.test("config: a Hipcheck plugin's depends must name other Hipcheck plugins", () => {
+  const problems = problemsOf(`[plugins.files]
+hipcheck = "files.ts"
+depends = ["sha256", "hello", "files"]
+[plugins.hello]
+module = "hello.ts"
+`);
+  assert.deepEqual(problems.map((p) => [p.key, p.line]), [
+    ["plugins.files.depends.0", 3],
+    ["plugins.files.depends.1", 3],
+    ["plugins.files.depends.2", 3],
+  ]);
+});
+
 Deno.test("config: a TOML syntax error names its line", () => {
   const problems = problemsOf(`listen = "127.0.0.1:1"\n[auth\nkeys = []\n`);
   assert.equal(problems[0].line, 2);

@@ -144,6 +144,11 @@ export interface HipcheckPluginSection extends CommonPluginSection {
   name: string;
   /** The plugin's configuration, sent with SetConfiguration. */
   config: Record<string, unknown>;
+  /**
+   * Ids of the other Hipcheck plugins it sub-queries: they run in its core beside it (a core of
+   * its own, so each plugin id is supervised and reloaded on its own).
+   */
+  depends: string[];
   /** Working directory; default: the config file's directory. */
   cwd?: string;
 }
@@ -303,6 +308,7 @@ const grpcSchema = z.strictObject({
 const hipcheckSchema = z.strictObject({
   hipcheck: z.union([z.string().min(1), stringList.min(1)]),
   publisher: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("local"),
+  depends: z.array(z.string().min(1)).default([]),
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
   config: z.record(z.string(), z.unknown()).default({}),
   cwd: z.string().optional(),
@@ -500,11 +506,24 @@ export function parseGatewayConfig(
         publisher: h.publisher,
         name: h.name ?? id,
         config: h.config,
+        depends: h.depends,
         cwd: h.cwd === undefined ? base : resolve(h.cwd),
       });
     }
   }
 
+  for (const p of plugins) {
+    if (p.kind !== "hipcheck") continue;
+    p.depends.forEach((dep, i) => {
+      const target = plugins.find((q) => q.id === dep);
+      if (!target || target.kind !== "hipcheck" || dep === p.id) {
+        problems.push({
+          path: ["plugins", p.id, "depends", i],
+          message: `${dep} is not another Hipcheck plugin of this file`,
+        });
+      }
+    });
+  }
   if (!top.success) fail(problems);
   const t = top.data!;
   const cors = t.cors;

@@ -1,10 +1,12 @@
 /**
  * Hipcheck plugins, run through plugwire's TypeScript Hipcheck core
  * (internal/hipcheck/core.ts): `POST /hipcheck/<publisher>/<name>[/<query>]` with the key as
- * the JSON body answers the query's output.
+ * the JSON body answers `{output, concerns}`.
  *
  * Each plugin id gets a core of its own, so it is supervised and reloaded on its own like any
- * other plugin; a sub-query to another plugin therefore fails with `unknown-plugin`.
+ * other plugin; the plugins it sub-queries (`depends`) run in that core beside it. The core
+ * answers identical queries once (Hipcheck core's memo), so an answer stays the same until the
+ * plugin is reloaded or restarted.
  *
  * @module
  */
@@ -16,12 +18,18 @@ import { pidAlive } from "../runtime.ts";
 import type { HipcheckPluginSection } from "./config.ts";
 import type { Instance } from "./slot.ts";
 
+/** A query's answer. */
+export interface HipcheckAnswer {
+  /** The query's output (a JSON value). */
+  output: unknown;
+  /** The concerns the plugin recorded while answering. */
+  concerns: string[];
+}
+
 /** A running Hipcheck plugin. */
 export interface HipcheckInstance extends Instance {
-  /** `publisher/name`, as the plugin's routes use it. */
-  readonly name: string;
-  /** Runs one query (`""` is the default query) with a JSON key; resolves to its JSON output. */
-  query(query: string, key: unknown, timeoutMs: number): Promise<unknown>;
+  /** Runs one query (`""`: the default query) with a JSON key. */
+  query(query: string, key: unknown, timeoutMs: number): Promise<HipcheckAnswer>;
 }
 
 /** A failed query, with the gRPC status the gateway answers with. */
@@ -29,6 +37,7 @@ class HipcheckQueryError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
     super(message);
+    this.name = "HipcheckQueryError";
     this.status = status;
   }
 }
@@ -45,58 +54,57 @@ const STATUS_OF: Record<string, number> = {
   "closed": Status.UNAVAILABLE,
 };
 
-/** Starts a Hipcheck plugin through the TypeScript Hipcheck core. */
+/** Starts a Hipcheck plugin (and the plugins it depends on) in a TypeScript Hipcheck core. */
 export async function startHipcheckPlugin(
   section: HipcheckPluginSection,
+  dependencies: readonly HipcheckPluginSection[],
   log: (line: string) => void,
   extraEnv: Record<string, string> = {},
 ): Promise<HipcheckInstance> {
+  const specOf = (s: HipcheckPluginSection) => ({
+    publisher: s.publisher,
+    name: s.name,
+    cmd: s.cmd,
+    config: s.config,
+    cwd: s.cwd,
+  });
+  const name = `${section.publisher}/${section.name}`;
   const core = await HipcheckCoreHost.start({
-    plugins: [{
-      publisher: section.publisher,
-      name: section.name,
-      cmd: section.cmd,
-      config: section.config,
-      cwd: section.cwd,
-    }],
+    plugins: [specOf(section), ...dependencies.map(specOf)],
     env: extraEnv,
     logLevel: "info",
-    logger: (record) => log(`[${record.level}] ${record.message}`),
+    logger: (record) => {
+      const who = record.plugin === name ? "" : `${record.plugin}: `;
+      log(`[${record.level}] ${who}${record.message}`);
+    },
   });
-  const [info] = core.plugins;
-  const name = `${section.publisher}/${section.name}`;
+  const info = core.plugins.find((p) => `${p.publisher}/${p.name}` === name)!;
+  const pids = core.plugins.map((p) => p.pid);
   let stopping = false;
   let timer: ReturnType<typeof setInterval> | undefined;
-  // The core has no exit event of its own: its plugin process is watched here.
+  // The core has no exit event of its own: its plugin processes are watched here.
   const died = new Promise<string>((resolve) => {
     timer = setInterval(() => {
-      if (!pidAlive(info.pid)) {
-        clearInterval(timer);
-        resolve(stopping ? "stopped" : `pid ${info.pid} exited`);
-      }
+      const gone = pids.find((pid) => !pidAlive(pid));
+      if (gone === undefined) return;
+      clearInterval(timer);
+      resolve(stopping ? "stopped" : `pid ${gone} exited`);
     }, 500);
   });
   return {
-    name,
     pid: info.pid,
     tls: false,
     methods: info.queries.map((q) => q.name === "" ? "(default)" : q.name),
     died,
     async query(query, key, timeoutMs) {
-      let deadline: ReturnType<typeof setTimeout> | undefined;
+      const signal = AbortSignal.timeout(timeoutMs);
       try {
-        const result = await Promise.race([
-          core.query(query ? `${name}/${query}` : name, key),
-          new Promise<never>((_, reject) =>
-            deadline = setTimeout(
-              () =>
-                reject(new HipcheckQueryError(Status.DEADLINE_EXCEEDED, `${name} took too long`)),
-              timeoutMs,
-            )
-          ),
-        ]);
-        return result.output;
+        const result = await core.query(query ? `${name}/${query}` : name, key, { signal });
+        return { output: result.output, concerns: result.concerns };
       } catch (err) {
+        if (signal.aborted) {
+          throw new HipcheckQueryError(Status.DEADLINE_EXCEEDED, `${name} took too long`);
+        }
         if (err instanceof HipcheckCoreError) {
           const concerns = err.concerns;
           throw new HipcheckQueryError(
@@ -105,8 +113,6 @@ export async function startHipcheckPlugin(
           );
         }
         throw err;
-      } finally {
-        clearTimeout(deadline);
       }
     },
     async stop() {

@@ -13,7 +13,7 @@ import { bodyLimit } from "hono/body-limit";
 import { RpcError, Status } from "../errors.ts";
 import { DynamicError } from "../dynamic.ts";
 import { checkKey, KeySet, type KeySources } from "./auth.ts";
-import type { GatewayConfig, PluginSection } from "./config.ts";
+import type { GatewayConfig, HipcheckPluginSection, PluginSection } from "./config.ts";
 import { connectCode, connectErrorResponse } from "./connect.ts";
 import { type GrpcInstance, startGrpcPlugin } from "./grpc_plugin.ts";
 import {
@@ -176,8 +176,13 @@ export class GatewayCore {
         return (log) => startModulePlugin(section.id, section.module, section.params, log);
       case "grpc":
         return (log) => startGrpcPlugin(section, log, this.#options.pluginEnv);
-      case "hipcheck":
-        return (log) => startHipcheckPlugin(section, log, this.#options.pluginEnv);
+      case "hipcheck": {
+        const all = this.#config.plugins;
+        const dependencies = section.depends.map((id) =>
+          all.find((p) => p.id === id) as HipcheckPluginSection
+        );
+        return (log) => startHipcheckPlugin(section, dependencies, log, this.#options.pluginEnv);
+      }
     }
   }
 
@@ -312,10 +317,10 @@ export class GatewayCore {
     // ---- Hipcheck plugins: POST /hipcheck/<publisher>/<name>[/<query>] ----
     const hipcheck = async (c: Context<Env>) => {
       const target = `${c.req.param("publisher")}/${c.req.param("name")}`;
-      const slot =
-        [...this.#slots.values()].find((s) =>
-          s.kind === "hipcheck" && (s.current as HipcheckInstance | undefined)?.name === target
-        ) ?? this.#slotOfKind(c.req.param("name")!, "hipcheck");
+      const section = this.#config.plugins.find((p) =>
+        p.kind === "hipcheck" && `${p.publisher}/${p.name}` === target
+      );
+      const slot = section && this.#slotOfKind(section.id, "hipcheck");
       if (!slot) return connectErrorResponse(Status.NOT_FOUND, `no Hipcheck plugin ${target}`);
       const denied = deny(c.req.raw, pluginKeys.get(slot.id)!);
       if (denied) return denied;
