@@ -158,6 +158,8 @@ export class PluginSession implements Engine<unknown> {
   #finish(): void {
     if (!this.#closed) this.#host.done(this.#exchange.id);
     this.#closed = true;
+    // A sub-query still waiting (the handler settled without awaiting it) gets no answer now.
+    this.#settle((w) => w.reject(new HipcheckError("protocol", "the query is over")));
   }
 
   /** Replies UNSPECIFIED with the concerns so far and the error, and logs the error. */
