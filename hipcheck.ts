@@ -87,3 +87,24 @@ export {
   type ManifestOptions,
   pluginManifest,
 } from "./internal/hipcheck/manifest.ts";
+
+// ---------------------------------------------------------------------------------------------
+// The host side: a TypeScript Hipcheck core that starts Hipcheck plugins (Python, Rust or
+// TypeScript) as Hipcheck core 3.15 does and answers queries, routing sub-queries between them.
+export {
+  type HipcheckCore,
+  type HipcheckCoreOptions,
+  type HipcheckCorePlugin,
+  type HipcheckCorePluginSpec,
+  type HipcheckCoreQuery,
+  type HipcheckQueryResult,
+  startHipcheckCore,
+} from "./internal/hipcheck/core.ts";
+export {
+  HipcheckCoreError,
+  type HipcheckCoreErrorCode,
+  type HipcheckCoreErrorOptions,
+} from "./internal/hipcheck/core_errors.ts";
+export type { HipcheckConnectPolicy } from "./internal/hipcheck/launcher.ts";
+export type { LogSink, PluginLogRecord } from "./internal/logger.ts";
+export type { LogLevel, LogRecord } from "./internal/hclog.ts";

@@ -28,6 +28,7 @@ import { ConfigurationStatus, type Query } from "../../gen/hipcheck/v1/hipcheck_
 import { toRpcError } from "../grpc.ts";
 import type { LogLevel } from "../hclog.ts";
 import type { LogSink } from "../logger.ts";
+import type { HipcheckLogLevel } from "./log.ts";
 import { AsyncQueue } from "../queue.ts";
 import {
   CONFIG_STATUS_TEXT,
@@ -35,8 +36,7 @@ import {
   type HipcheckCoreErrorOptions,
 } from "./core_errors.ts";
 import {
-  type ConnectPolicy,
-  type HipcheckLogLevel,
+  type HipcheckConnectPolicy,
   type LaunchedPlugin,
   launchHipcheckPlugin,
 } from "./launcher.ts";
@@ -50,57 +50,135 @@ import {
   routeFromPlugin,
 } from "./query_state_machine.ts";
 
-/** One plugin for the core to run: what a `plugin.kdl` manifest and a policy entry say. */
-export interface CorePluginSpec {
+/**
+ * One plugin for the core to run: what its `plugin.kdl` manifest (publisher, name, entrypoint)
+ * and the policy file's analysis entry (its configuration) say.
+ *
+ * @example The TypeScript `dummy/sha256` example and the Python SDK's example plugin
+ * ```ts
+ * import type { HipcheckCorePluginSpec } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * const plugins: HipcheckCorePluginSpec[] = [
+ *   { publisher: "dummy", name: "sha256", cmd: "deno run -A examples/hipcheck/sha256.ts" },
+ *   {
+ *     publisher: "mitre",
+ *     name: "example",
+ *     cmd: ["python3", "test_main.py"],
+ *     config: { "binary-file": "/abs/Binary.kdl", "binary-file-threshold": 10 },
+ *   },
+ * ];
+ * assert.deepEqual(plugins.map((p) => `${p.publisher}/${p.name}`), ["dummy/sha256", "mitre/example"]);
+ * ```
+ */
+export interface HipcheckCorePluginSpec {
   /** The plugin's publisher, e.g. `mitre`. */
   publisher: string;
   /** The plugin's name, e.g. `example`. */
   name: string;
   /**
    * The entrypoint: an array of executable and arguments, or one string split on whitespace
-   * (no quoting), as core splits a manifest's entrypoint.
+   * (no quoting), as core splits a manifest's entrypoint. `--port P --log-level L` follow.
    */
   cmd: readonly string[] | string;
   /** The analysis's configuration (sent as JSON to `SetConfiguration`); default `{}`. */
   config?: Record<string, unknown>;
-  /** Extra environment for this plugin. */
+  /** Extra environment for this plugin (on top of this process's). */
   env?: Record<string, string>;
   /** Working directory (default: this process's, as core). */
   cwd?: string;
 }
 
-/** Options of {@link HipcheckCoreHost.start}. */
-export interface CoreOptions {
+/**
+ * Options of {@link startHipcheckCore}.
+ *
+ * @example Debug logs of every plugin, shown on stderr
+ * ```ts
+ * import type { HipcheckCoreOptions } from "@plugwire/plugwire/hipcheck";
+ * import { consoleLogSink } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * const options: HipcheckCoreOptions = {
+ *   plugins: [{ publisher: "dummy", name: "sha256", cmd: "deno run -A examples/hipcheck/sha256.ts" }],
+ *   logLevel: "debug", // each plugin gets --log-level debug
+ *   logger: consoleLogSink("debug"),
+ * };
+ * assert.equal(options.plugins.length, 1);
+ * ```
+ */
+export interface HipcheckCoreOptions {
   /** The plugins to run. Publisher/name pairs must be unique. */
-  plugins: readonly CorePluginSpec[];
+  plugins: readonly HipcheckCorePluginSpec[];
   /** Passed to every plugin as `--log-level` (core's default: `error`). */
   logLevel?: HipcheckLogLevel;
-  /** Receives the plugins' log records, and the core's own notes (module `hipcheck-core`). */
+  /**
+   * Receives the plugins' log records (their stderr JSON lines) and the core's own notes
+   * (module `hipcheck-core`). Default: none.
+   */
   logger?: LogSink;
-  /** Connection retries; the defaults are core's (about 1 s per spawn, 3 spawns). */
-  connect?: ConnectPolicy;
+  /** Connection retries; the defaults are core's. */
+  connect?: HipcheckConnectPolicy;
   /** Extra environment for every plugin. */
   env?: Record<string, string>;
   /** Aborts the start; once started, aborting closes the core. */
   signal?: AbortSignal;
   /** Deadline of each setup call, in milliseconds. @default {30000} */
   setupTimeoutMs?: number;
-  /** Chunk budget of messages to plugins (tests use small ones). @default {MAX_CHUNK_BYTES} */
+  /** Chunk budget of messages to plugins, in bytes (tests use small ones). @default {4193280} */
   maxChunkBytes?: number;
 }
 
-/** One query endpoint of a plugin, as `GetQuerySchemas` listed it. */
-export interface CoreQueryInfo {
+/**
+ * One query endpoint of a running plugin, as its `GetQuerySchemas` listed it.
+ *
+ * @example Finding a plugin's default endpoint
+ * ```ts
+ * import type { HipcheckCoreQuery } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * const queries: HipcheckCoreQuery[] = [
+ *   { name: "", keySchema: { type: "array" }, outputSchema: { type: "array" } },
+ *   { name: "sha256", keySchema: { type: "array" }, outputSchema: { type: "array" } },
+ * ];
+ * assert.ok(queries.some((q) => q.name === "")); // "" is the default endpoint
+ * ```
+ */
+export interface HipcheckCoreQuery {
   /** The endpoint's name; `""` is the default endpoint. */
   name: string;
-  /** The key's JSON Schema. */
+  /** The key's JSON Schema, as the plugin sent it. */
   keySchema: unknown;
-  /** The output's JSON Schema. */
+  /** The output's JSON Schema, as the plugin sent it. */
   outputSchema: unknown;
 }
 
-/** A running plugin, as the core set it up. */
-export interface CorePluginInfo {
+/**
+ * A running plugin, as the core set it up.
+ *
+ * @example The policy an analysis would get without one of its own
+ * ```ts
+ * import type { HipcheckCorePlugin } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * function policyOf(plugin: HipcheckCorePlugin, fromPolicyFile?: string): string {
+ *   const policy = fromPolicyFile ?? plugin.defaultPolicyExpression;
+ *   if (!policy) throw new Error(`${plugin.publisher}/${plugin.name} needs a policy`);
+ *   return policy;
+ * }
+ * const files: HipcheckCorePlugin = {
+ *   publisher: "plugwire",
+ *   name: "files",
+ *   pid: 4242,
+ *   port: 50052,
+ *   queries: [],
+ *   defaultPolicyExpression: "(lte $ 100)",
+ *   explanation: "the number of files in the repository, not counting .git",
+ * };
+ * assert.equal(policyOf(files), "(lte $ 100)");
+ * assert.throws(() => policyOf({ ...files, defaultPolicyExpression: "" }));
+ * ```
+ */
+export interface HipcheckCorePlugin {
   /** The publisher. */
   publisher: string;
   /** The name. */
@@ -109,20 +187,82 @@ export interface CorePluginInfo {
   pid: number;
   /** The loopback port it serves on. */
   port: number;
-  /** Its endpoints, in the order it listed them. */
-  queries: CoreQueryInfo[];
+  /** Its endpoints, in the order it listed them (a chunked schema joined). */
+  queries: HipcheckCoreQuery[];
   /** Its default policy expression; `""` when it has none. */
   defaultPolicyExpression: string;
   /** Its explanation of the default query; `""` when it has none. */
   explanation: string;
 }
 
-/** The answer to a query. */
-export interface CoreQueryResult {
+/**
+ * The answer to a query: the plugin's one output and the concerns it recorded.
+ *
+ * @example Concerns worth a look
+ * ```ts
+ * import type { HipcheckQueryResult } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * const result: HipcheckQueryResult = { output: 75, concerns: ["This is a test"] };
+ * assert.equal(typeof result.output, "number");
+ * assert.deepEqual(result.concerns, ["This is a test"]);
+ * ```
+ */
+export interface HipcheckQueryResult {
   /** The output (a JSON value). */
   output: unknown;
-  /** The concerns the plugin recorded while answering. */
+  /** The concerns the plugin recorded while answering (a sub-query's concerns are dropped). */
   concerns: string[];
+}
+
+/**
+ * A running TypeScript Hipcheck core (see {@link startHipcheckCore}).
+ *
+ * @example Asking the default query of every plugin about one repository
+ * ```ts
+ * import type { HipcheckCore, HipcheckQueryResult } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * async function analyse(core: HipcheckCore, target: unknown) {
+ *   const results: Record<string, HipcheckQueryResult> = {};
+ *   for (const { publisher, name } of core.plugins) {
+ *     results[`${publisher}/${name}`] = await core.query(`${publisher}/${name}`, target);
+ *   }
+ *   return results;
+ * }
+ * // A stand-in core, to show the shape:
+ * const fake: HipcheckCore = {
+ *   plugins: [{ publisher: "demo", name: "one", pid: 1, port: 1, queries: [], defaultPolicyExpression: "", explanation: "" }],
+ *   query: (_target, _key) => Promise.resolve({ output: 1, concerns: [] }),
+ *   close: () => Promise.resolve(),
+ *   [Symbol.asyncDispose]: () => Promise.resolve(),
+ * };
+ * assert.deepEqual(await analyse(fake, {}), { "demo/one": { output: 1, concerns: [] } });
+ * ```
+ */
+export interface HipcheckCore extends AsyncDisposable {
+  /** The running plugins, in the order they were given. */
+  readonly plugins: readonly HipcheckCorePlugin[];
+  /**
+   * Runs a query as core runs a top-level analysis: `target` is `publisher/plugin[/query]`
+   * (no query: the default endpoint), `key` any JSON value. Sub-queries the plugins make are
+   * routed to the other plugins the core runs, through one memo: identical queries (same
+   * target, same key up to field order) are answered once, also while in flight. Rejects with
+   * a {@link HipcheckCoreError}: `query-failed` (with the plugin's concerns), `query-cycle`,
+   * `unknown-plugin`, `unknown-query`, `bad-target`, `bad-reply` or `closed`. Aborting
+   * `options.signal` rejects this call only; the query runs on and stays memoised.
+   */
+  query(
+    target: string,
+    key: unknown,
+    options?: { signal?: AbortSignal },
+  ): Promise<HipcheckQueryResult>;
+  /**
+   * Stops every plugin: half-closes its query stream (its cue to exit, as at the end of a
+   * Hipcheck run), gives it `graceMs` (default 2000), then SIGTERM and SIGKILL. Queries still
+   * running fail with `closed`. Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** A parsed `publisher/plugin[/query]`. */
@@ -205,7 +345,7 @@ interface Session {
 
 /** A plugin the core runs: its process, its setup answers and its query stream. */
 class PluginRunner {
-  readonly info: CorePluginInfo;
+  readonly info: HipcheckCorePlugin;
   readonly label: string;
   readonly #launched: LaunchedPlugin;
   readonly #core: HipcheckCoreHost;
@@ -218,7 +358,7 @@ class PluginRunner {
 
   constructor(
     launched: LaunchedPlugin,
-    info: CorePluginInfo,
+    info: HipcheckCorePlugin,
     core: HipcheckCoreHost,
     maxChunkBytes: number,
   ) {
@@ -422,10 +562,10 @@ class PluginRunner {
 }
 
 /**
- * The TypeScript Hipcheck core: {@link HipcheckCoreHost.start} runs the plugins; query them
- * with {@link HipcheckCoreHost.query}; close it (or `await using`) to stop them.
+ * The core behind {@link startHipcheckCore}: {@link HipcheckCoreHost.start} runs the plugins;
+ * query them with {@link HipcheckCoreHost.query}; close it (or `await using`) to stop them.
  */
-export class HipcheckCoreHost {
+export class HipcheckCoreHost implements HipcheckCore {
   readonly #runners = new Map<string, PluginRunner>();
   readonly #memo = new Map<string, MemoEntry>();
   readonly #logger: LogSink;
@@ -442,7 +582,7 @@ export class HipcheckCoreHost {
    * (`config`, `setup-failed`) or a `PluginError` (the process could not be started or
    * reached). When several plugins fail, the first in `plugins` order is thrown.
    */
-  static async start(options: CoreOptions): Promise<HipcheckCoreHost> {
+  static async start(options: HipcheckCoreOptions): Promise<HipcheckCoreHost> {
     const core = new HipcheckCoreHost(options.logger ?? (() => {}));
     const seen = new Set<string>();
     for (const spec of options.plugins) {
@@ -480,7 +620,10 @@ export class HipcheckCoreHost {
     return core;
   }
 
-  async #startOne(spec: CorePluginSpec, options: CoreOptions): Promise<PluginRunner> {
+  async #startOne(
+    spec: HipcheckCorePluginSpec,
+    options: HipcheckCoreOptions,
+  ): Promise<PluginRunner> {
     const label = `${spec.publisher}/${spec.name}`;
     const cmd = typeof spec.cmd === "string" ? spec.cmd.split(/\s+/).filter(Boolean) : spec.cmd;
     const launched = await launchHipcheckPlugin({
@@ -503,7 +646,7 @@ export class HipcheckCoreHost {
   }
 
   /** The running plugins, in the order they were given. */
-  get plugins(): CorePluginInfo[] {
+  get plugins(): HipcheckCorePlugin[] {
     return [...this.#runners.values()].map((r) => r.info);
   }
 
@@ -518,7 +661,7 @@ export class HipcheckCoreHost {
     target: string,
     key: unknown,
     options: { signal?: AbortSignal } = {},
-  ): Promise<CoreQueryResult> {
+  ): Promise<HipcheckQueryResult> {
     const parsed = parseTarget(target);
     options.signal?.throwIfAborted();
     const answer = this.resolve(parsed, key, undefined);
@@ -655,6 +798,42 @@ export class HipcheckCoreHost {
   }
 }
 
+/**
+ * Starts a TypeScript Hipcheck core: every plugin is spawned as Hipcheck core 3.15 spawns it
+ * (`<cmd…> --port P --log-level L`, plain gRPC on 127.0.0.1, connect with backoff, respawn on
+ * a new port) and set up in core's order (`GetQuerySchemas`, `SetConfiguration`,
+ * `GetDefaultPolicyExpression`, `ExplainDefaultQuery`, then the query stream), all in
+ * parallel. Python, Rust and TypeScript Hipcheck plugins work alike.
+ *
+ * Rejects, leaving no process behind, with a {@link HipcheckCoreError} (`config` when a plugin
+ * refuses its configuration: `status` and `detail` say how; `setup-failed` for a failed setup
+ * call) or a `PluginError` when a plugin cannot be started or reached.
+ *
+ * @param options The plugins, their log level and logger, connection retries.
+ * @returns The running core; close it (or `await using`) to stop the plugins.
+ *
+ * @example The TypeScript `dummy/sha256` example, queried as core would
+ * ```ts
+ * import { startHipcheckCore } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * await using core = await startHipcheckCore({
+ *   plugins: [{
+ *     publisher: "dummy",
+ *     name: "sha256",
+ *     cmd: [Deno.execPath(), "run", "-A", "examples/hipcheck/sha256.ts"],
+ *   }],
+ * });
+ * assert.deepEqual(core.plugins[0].queries.map((q) => q.name).sort(), ["", "sha256"]);
+ * const { output, concerns } = await core.query("dummy/sha256/sha256", [1]);
+ * assert.deepEqual((output as number[]).slice(0, 4), [75, 245, 18, 47]);
+ * assert.deepEqual(concerns, []);
+ * ```
+ */
+export function startHipcheckCore(options: HipcheckCoreOptions): Promise<HipcheckCore> {
+  return HipcheckCoreHost.start(options);
+}
+
 /** `promise`, or the signal's reason once it is aborted. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -667,10 +846,10 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 /** The four setup calls, in core's order. */
 async function setUp(
   launched: LaunchedPlugin,
-  spec: CorePluginSpec,
+  spec: HipcheckCorePluginSpec,
   label: string,
   timeoutMs: number,
-): Promise<CorePluginInfo> {
+): Promise<HipcheckCorePlugin> {
   const client = launched.client;
   const step = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
     try {
@@ -697,7 +876,7 @@ async function setUp(
       texts.set(r.queryName, t);
     }
   });
-  const queries: CoreQueryInfo[] = [];
+  const queries: HipcheckCoreQuery[] = [];
   for (const [name, t] of texts) {
     try {
       queries.push({ name, keySchema: JSON.parse(t.key), outputSchema: JSON.parse(t.output) });

@@ -18,6 +18,25 @@ import { ConfigurationStatus } from "../../gen/hipcheck/v1/hipcheck_pb.ts";
  * - `config`: `SetConfiguration` returned a status other than NONE (`status`, `detail`);
  * - `setup-failed`: a setup call failed (a gRPC error, unparsable schemas);
  * - `closed`: the plugin's stream ended or the core was closed before the answer came.
+ *
+ * @example Telling the user what to fix
+ * ```ts
+ * import { HipcheckCoreError, type HipcheckCoreErrorCode } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * function advice(code: HipcheckCoreErrorCode): string {
+ *   switch (code) {
+ *     case "config":
+ *       return "fix the analysis's configuration in the policy file";
+ *     case "query-cycle":
+ *       return "two plugins ask each other: break the loop";
+ *     default:
+ *       return "see the plugin's log";
+ *   }
+ * }
+ * const err = new HipcheckCoreError("query-cycle", "query cycle: a/b 1 -> c/d 1 -> a/b 1");
+ * assert.equal(advice(err.code), "two plugins ask each other: break the loop");
+ * ```
  */
 export type HipcheckCoreErrorCode =
   | "bad-target"
@@ -30,7 +49,7 @@ export type HipcheckCoreErrorCode =
   | "setup-failed"
   | "closed";
 
-/** Core's wording for each configuration status (`hipcheck/src/plugin/types.rs`). */
+/** Core's wording for each configuration status (`hipcheck/src/plugin/types.rs`). @internal */
 export const CONFIG_STATUS_TEXT: Readonly<Record<ConfigurationStatus, string>> = {
   [ConfigurationStatus.UNSPECIFIED]: "configuration error",
   [ConfigurationStatus.NONE]: "no error",
@@ -44,7 +63,24 @@ export const CONFIG_STATUS_TEXT: Readonly<Record<ConfigurationStatus, string>> =
   [ConfigurationStatus.MISSING_PROGRAM]: "plugin could not find or run a needed program",
 };
 
-/** Details of a {@link HipcheckCoreError}. */
+/**
+ * Details of a {@link HipcheckCoreError}.
+ *
+ * @example A configuration error as the core reports it
+ * ```ts
+ * import { HipcheckCoreError, type HipcheckCoreErrorOptions } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * const options: HipcheckCoreErrorOptions = {
+ *   plugin: "plugwire/files",
+ *   status: 4, // INVALID_CONFIGURATION_VALUE
+ *   detail: "'-1' for 'max-files', reason: 'must be >= 0'",
+ * };
+ * const err = new HipcheckCoreError("config", "configuration contains invalid values", options);
+ * assert.equal(err.status, 4);
+ * assert.deepEqual(err.concerns, []);
+ * ```
+ */
 export interface HipcheckCoreErrorOptions {
   /** The underlying error. */
   cause?: unknown;
@@ -62,7 +98,29 @@ export interface HipcheckCoreErrorOptions {
   cycle?: string[];
 }
 
-/** A failure of the Hipcheck core; switch on {@link HipcheckCoreError.code}. */
+/**
+ * A failure of the TypeScript Hipcheck core; switch on {@link HipcheckCoreError.code}. A
+ * failed query carries the plugin's concerns (Hipcheck core 3.15 drops them); a refused
+ * configuration its `ConfigurationStatus` number and message, as the plugin sent them.
+ *
+ * @example Showing why a query failed
+ * ```ts
+ * import { HipcheckCoreError } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * function explain(err: unknown): string {
+ *   if (!(err instanceof HipcheckCoreError)) return String(err);
+ *   if (err.code === "config") return `${err.plugin}: status ${err.status}: ${err.detail}`;
+ *   if (err.code === "query-failed") return `${err.target}: ${err.concerns.join("; ")}`;
+ *   return err.message;
+ * }
+ * const failed = new HipcheckCoreError("query-failed", "test/fixture/fail 1 failed", {
+ *   target: "test/fixture/fail 1",
+ *   concerns: ["recorded before the failure"],
+ * });
+ * assert.equal(explain(failed), "test/fixture/fail 1: recorded before the failure");
+ * ```
+ */
 export class HipcheckCoreError extends Error {
   /** What went wrong. */
   readonly code: HipcheckCoreErrorCode;
@@ -80,6 +138,8 @@ export class HipcheckCoreError extends Error {
   readonly cycle?: readonly string[];
 
   /**
+   * Creates an error.
+   *
    * @param code What went wrong.
    * @param message A sentence for a person.
    * @param options What the plugin said, and the cause.

@@ -20,6 +20,7 @@ import type { ServiceClient } from "../grpc.ts";
 import { createServiceClient } from "../grpc_client.ts";
 import { type LogLevel, type LogRecord, StderrLineParser } from "../hclog.ts";
 import type { LogSink } from "../logger.ts";
+import type { HipcheckLogLevel } from "./log.ts";
 import {
   type ChildHandle,
   type ExitStatus,
@@ -30,15 +31,23 @@ import {
   spawnProcess,
 } from "../runtime.ts";
 
-/** The levels core passes with `--log-level` (from `HC_LOG`; core's default is `error`). */
-export type HipcheckLogLevel = "off" | "error" | "warn" | "info" | "debug" | "trace";
-
 /**
- * How hard to try to reach a starting plugin. The defaults are core's `Exec.kdl` defaults,
- * which give a plugin about 1 s (0 + 0.1 + 0.2 + 0.3 + 0.4 s) to listen; a Python plugin on a
- * loaded machine needs more (hipcheck.md §1.1 measured 4-5 s), as it would under real core.
+ * How hard the core tries to reach a starting plugin. The defaults are core's `Exec.kdl`
+ * defaults (about 1 s per spawn, 3 spawns); a Python plugin on a loaded machine needs more.
+ *
+ * @example Room for a slow interpreter, as an Exec.kdl would give it
+ * ```ts
+ * import type { HipcheckConnectPolicy } from "@plugwire/plugwire/hipcheck";
+ * import assert from "node:assert/strict";
+ *
+ * const patient: HipcheckConnectPolicy = { backoffMs: 500, maxConnectAttempts: 20 };
+ * // Attempt n sleeps backoffMs × n first: the budget of one spawn.
+ * const budgetMs = Array.from({ length: 20 }, (_, n) => 500 * n).reduce((a, b) => a + b);
+ * assert.equal(budgetMs, 95_000);
+ * assert.equal(patient.maxSpawnAttempts, undefined); // core's 3
+ * ```
  */
-export interface ConnectPolicy {
+export interface HipcheckConnectPolicy {
   /** Attempt n (from 0) first sleeps `backoffMs × n × (1 ± jitter)`. @default {100} */
   backoffMs?: number;
   /** Connection attempts per spawn. @default {5} */
@@ -64,7 +73,7 @@ export interface LaunchOptions {
   /** Receives the plugin's log records. */
   logger: LogSink;
   /** Connection retries. */
-  connect?: ConnectPolicy;
+  connect?: HipcheckConnectPolicy;
   /** Aborts the start: the process is killed and the launch rejects. */
   signal?: AbortSignal;
 }

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { ConfigurationStatus } from "../../gen/hipcheck/v1/hipcheck_pb.ts";
 import { HipcheckCoreError } from "../../internal/hipcheck/core_errors.ts";
-import { type CoreOptions, HipcheckCoreHost } from "../../internal/hipcheck/core.ts";
+import { type HipcheckCoreOptions, HipcheckCoreHost } from "../../internal/hipcheck/core.ts";
 import type { PluginLogRecord } from "../../host.ts";
 import { TEST_MARK, testNoLeftovers, testRoot } from "../_util.ts";
 import { peers, peersMissing } from "./_peers.ts";
@@ -34,7 +34,7 @@ function binaryFile(): string {
   return path;
 }
 
-function example(config: Record<string, unknown>): CoreOptions["plugins"][number] {
+function example(config: Record<string, unknown>): HipcheckCoreOptions["plugins"][number] {
   return {
     publisher: "mitre",
     name: "example",
@@ -44,9 +44,9 @@ function example(config: Record<string, unknown>): CoreOptions["plugins"][number
 }
 
 function start(
-  plugins: CoreOptions["plugins"],
+  plugins: HipcheckCoreOptions["plugins"],
   logs: PluginLogRecord[] = [],
-  logLevel: CoreOptions["logLevel"] = "info",
+  logLevel: HipcheckCoreOptions["logLevel"] = "info",
 ): Promise<HipcheckCoreHost> {
   return HipcheckCoreHost.start({
     plugins,
