@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import { ConfigurationStatus } from "../../gen/hipcheck/v1/hipcheck_pb.ts";
 import { HipcheckCoreError } from "../../internal/hipcheck/core_errors.ts";
-import { type HipcheckCoreOptions, HipcheckCoreHost } from "../../internal/hipcheck/core.ts";
+import { HipcheckCoreHost, type HipcheckCoreOptions } from "../../internal/hipcheck/core.ts";
 import type { PluginLogRecord } from "../../host.ts";
-import { TEST_MARK, testNoLeftovers, testRoot } from "../_util.ts";
+import { denoCommand, TEST_MARK, testNoLeftovers, testRoot } from "../_util.ts";
 import { peers, peersMissing } from "./_peers.ts";
 
 const missing = peersMissing ??
@@ -207,6 +207,37 @@ Deno.test({
       JSON.stringify(logs.map((r) => `${r.level} ${r.message}`)),
     );
     assert.equal((await core.query("mitre/example", TARGET)).output, TARGET.local.path.length);
+  },
+});
+
+Deno.test({
+  name: "hipcheck interop: Python mitre/example queries TypeScript dummy/sha256 through the core",
+  ignore: missing !== undefined,
+  async fn() {
+    const logs: PluginLogRecord[] = [];
+    await using core = await start(
+      [
+        example({ "binary-file": binaryFile() }),
+        { publisher: "dummy", name: "sha256", cmd: denoCommand("examples/hipcheck/sha256.ts") },
+      ],
+      logs,
+    );
+    // dummy_rand_data(8) asks dummy/sha256/sha256 for the digest of [8 % 7] = [1] and returns
+    // its first byte: SHA-256([1]) starts 4b f5 12 2f, so 75 (hipcheck.md §1.8 scenario 2).
+    // The concerns are the Python plugin's own; the TypeScript plugin's would be dropped.
+    const first = await core.query("mitre/example/dummy_rand_data", 8);
+    assert.deepEqual(first, { output: 75, concerns: ["This is a test", "This is a test2"] });
+    // 15 % 7 is 1 again: the sub-query is the same memo entry, and the answer the same.
+    assert.equal((await core.query("mitre/example/dummy_rand_data", 15)).output, 75);
+    // 9 % 7 = 2: SHA-256([2]) starts 0xdb.
+    assert.equal((await core.query("mitre/example/dummy_rand_data", 9)).output, 0xdb);
+    // The TypeScript plugin answered directly too, with the whole digest.
+    const digest = await core.query("dummy/sha256", [1]);
+    assert.deepEqual((digest.output as number[]).slice(0, 4), [75, 245, 18, 47]);
+    assert.deepEqual(
+      core.plugins.map((p) => `${p.publisher}/${p.name}`),
+      ["mitre/example", "dummy/sha256"],
+    );
   },
 });
 
