@@ -1,7 +1,7 @@
 /**
- * The gateway's socket: HTTP or HTTPS with `Deno.serve`. TLS comes from PEM files; any
- * problem with them stops the start (plugincore.md §9 bug 14: no quiet fallback to HTTP).
- * On Node, serve {@link GatewayCore.fetch} with any fetch-style server adapter instead.
+ * The gateway's socket: HTTP or HTTPS with `Deno.serve` on Deno, `node:http(s)` on Node. TLS
+ * comes from PEM files; any problem with them stops the start (plugincore.md §9 bug 14: no
+ * quiet fallback to HTTP).
  *
  * @module
  */
@@ -62,14 +62,6 @@ export async function listen(
   handler: (request: Request, info: ConnInfo) => Promise<Response>,
   options: { hostname: string; port: number; tls?: { certFile: string; keyFile: string } },
 ): Promise<Listener> {
-  // deno-lint-ignore no-explicit-any
-  const deno = (globalThis as any).Deno;
-  if (!deno?.serve) {
-    throw new GatewayStartError(
-      "runtime",
-      "serving needs Deno; on Node, pass the gateway's fetch() to a fetch-style HTTP server",
-    );
-  }
   let tls: { cert: string; key: string } | undefined;
   if (options.tls) {
     const read = async (what: string, file: string) => {
@@ -90,26 +82,8 @@ export async function listen(
       throw new GatewayStartError("tls", `${options.tls.keyFile} holds no PEM private key`);
     }
   }
-  let server: { shutdown(): Promise<void>; finished: Promise<void>; addr: { port: number } };
-  try {
-    server = deno.serve(
-      {
-        hostname: options.hostname,
-        port: options.port,
-        ...(tls ?? {}),
-        onListen() {},
-        onError() {
-          return new Response(JSON.stringify({ code: "internal", message: "internal error" }), {
-            status: 500,
-            headers: { "content-type": "application/json" },
-          });
-        },
-      },
-      (request: Request, info: { remoteAddr: { hostname: string } }) =>
-        handler(request, { remoteAddr: info.remoteAddr.hostname }),
-    );
-  } catch (err) {
-    throw new GatewayStartError(
+  const describe = (err: unknown) =>
+    new GatewayStartError(
       tls ? "tls" : "listen",
       tls
         ? `cannot serve HTTPS with ${options.tls!.certFile} and ${options.tls!.keyFile}: ${
@@ -118,20 +92,136 @@ export async function listen(
         : `cannot listen on ${options.hostname}:${options.port}: ${(err as Error).message}`,
       { cause: err },
     );
-  }
-  const port = server.addr.port;
+  // deno-lint-ignore no-explicit-any
+  const deno = (globalThis as any).Deno;
+  const served = deno?.serve
+    ? serveWithDeno(deno, handler, options, tls, describe)
+    : await serveWithNode(handler, options, tls, describe);
   const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
-  const shownHost = host === "0.0.0.0" ? "127.0.0.1" : host;
+  const shownHost = host === "0.0.0.0" ? "127.0.0.1" : host === "[::]" ? "[::1]" : host;
   return {
-    url: `${tls ? "https" : "http"}://${shownHost}:${port}`,
-    port,
+    url: `${tls ? "https" : "http"}://${shownHost}:${served.port}`,
+    port: served.port,
     async shutdown(deadlineMs) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        server.shutdown(),
+        served.shutdown(),
         new Promise<void>((resolve) => timer = setTimeout(resolve, deadlineMs)),
       ]);
       clearTimeout(timer);
     },
+  };
+}
+
+type Handler = (request: Request, info: ConnInfo) => Promise<Response>;
+interface Served {
+  port: number;
+  shutdown(): Promise<void>;
+}
+
+const INTERNAL_ERROR = () =>
+  new Response(JSON.stringify({ code: "internal", message: "internal error" }), {
+    status: 500,
+    headers: { "content-type": "application/json" },
+  });
+
+function serveWithDeno(
+  // deno-lint-ignore no-explicit-any
+  deno: any,
+  handler: Handler,
+  options: { hostname: string; port: number },
+  tls: { cert: string; key: string } | undefined,
+  describe: (err: unknown) => GatewayStartError,
+): Served {
+  try {
+    const server = deno.serve(
+      {
+        hostname: options.hostname,
+        port: options.port,
+        ...(tls ?? {}),
+        onListen() {},
+        onError: INTERNAL_ERROR,
+      },
+      (request: Request, info: { remoteAddr: { hostname: string } }) =>
+        handler(request, { remoteAddr: info.remoteAddr.hostname }),
+    );
+    return { port: server.addr.port, shutdown: () => server.shutdown() };
+  } catch (err) {
+    throw describe(err);
+  }
+}
+
+/** Node: `node:http(s)` requests turned into fetch Requests and back. */
+async function serveWithNode(
+  handler: Handler,
+  options: { hostname: string; port: number },
+  tls: { cert: string; key: string } | undefined,
+  describe: (err: unknown) => GatewayStartError,
+): Promise<Served> {
+  const http = await import("node:http");
+  const https = await import("node:https");
+  const { Readable } = await import("node:stream");
+  const listener = async (
+    req: import("node:http").IncomingMessage,
+    res: import("node:http").ServerResponse,
+  ) => {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
+      else if (value !== undefined) headers.set(name, value);
+    }
+    const hasBody = req.method !== "GET" && req.method !== "HEAD";
+    const request = new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+      method: req.method,
+      headers,
+      body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
+      // @ts-ignore: Node's fetch needs `duplex` for a streamed body; the DOM types lack it.
+      duplex: hasBody ? "half" : undefined,
+    });
+    let response: Response;
+    try {
+      response = await handler(request, { remoteAddr: req.socket.remoteAddress ?? "" });
+    } catch {
+      response = INTERNAL_ERROR();
+    }
+    const out: Record<string, string | string[]> = {};
+    response.headers.forEach((value, name) => {
+      const prev = out[name];
+      out[name] = prev === undefined ? value : ([] as string[]).concat(prev, value);
+    });
+    res.writeHead(response.status, out);
+    if (!response.body) {
+      res.end();
+      return;
+    }
+    const reader = response.body.getReader();
+    res.on("close", () => void reader.cancel().catch(() => {}));
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (done) break;
+      res.write(value);
+    }
+    res.end();
+  };
+  let server: import("node:http").Server;
+  try {
+    server = tls
+      ? https.createServer({ cert: tls.cert, key: tls.key }, listener)
+      : http.createServer(listener);
+  } catch (err) {
+    throw describe(err);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) => reject(describe(err)));
+    server.listen(options.port, options.hostname, () => resolve());
+  });
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : options.port,
+    shutdown: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
 }
