@@ -19,39 +19,10 @@ import { countFiles, plugin as filesPlugin } from "../examples/hipcheck/files.ts
 import { plugin as fixture } from "./fixtures/hipcheck_plugin_def.ts";
 import { testNoLeftovers, testRoot } from "./_util.ts";
 
+// deno-fmt-ignore
 const SHA256_OF_1 = [
-  75,
-  245,
-  18,
-  47,
-  52,
-  69,
-  84,
-  197,
-  59,
-  222,
-  46,
-  187,
-  140,
-  210,
-  183,
-  227,
-  209,
-  96,
-  10,
-  214,
-  49,
-  195,
-  133,
-  165,
-  215,
-  204,
-  226,
-  60,
-  119,
-  133,
-  69,
-  154,
+  75, 245, 18, 47, 52, 69, 84, 197, 59, 222, 46, 187, 140, 210, 183, 227,
+  209, 96, 10, 214, 49, 195, 133, 165, 215, 204, 226, 60, 119, 133, 69, 154,
 ];
 
 const is = (code: string) => (err: unknown) => err instanceof HipcheckError && err.code === code;

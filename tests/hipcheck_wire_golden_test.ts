@@ -47,39 +47,10 @@ const GOLDEN = {
   scenario1Reply: "Ch0IARADGgVtaXRyZSIHZXhhbXBsZTIEbnVsbDoBOQ==",
 };
 
+// deno-fmt-ignore
 const SHA256_OF_1 = [
-  75,
-  245,
-  18,
-  47,
-  52,
-  69,
-  84,
-  197,
-  59,
-  222,
-  46,
-  187,
-  140,
-  210,
-  183,
-  227,
-  209,
-  96,
-  10,
-  214,
-  49,
-  195,
-  133,
-  165,
-  215,
-  204,
-  226,
-  60,
-  119,
-  133,
-  69,
-  154,
+  75, 245, 18, 47, 52, 69, 84, 197, 59, 222, 46, 187, 140, 210, 183, 227,
+  209, 96, 10, 214, 49, 195, 133, 165, 215, 204, 226, 60, 119, 133, 69, 154,
 ];
 
 Deno.test("golden: scenario 2, a query that asks another plugin, byte for byte on both sides", () => {

@@ -133,11 +133,12 @@ export function parsePluginArgs(args: string[]): { port: number; logLevel: Hipch
  *   exit: false,
  *   writeLog: (line) => lines.push(line),
  * });
- * assert.deepEqual(JSON.parse(lines[0]), {
- *   level: "INFO",
- *   fields: { message: `listening on 127.0.0.1:${server.port}` },
- *   target: "double",
- * });
+ * const { level, fields, target } = JSON.parse(lines[0]);
+ * assert.deepEqual([level, fields.message, target], [
+ *   "INFO",
+ *   `listening on 127.0.0.1:${server.port}`,
+ *   "double",
+ * ]);
  * await server.close();
  * ```
  */
@@ -146,6 +147,7 @@ export async function servePlugin(
   options: ServePluginOptions = {},
 ): Promise<PluginServer> {
   compiledPlugin(plugin); // a plugin made by definePlugin, or a clear error now
+  const entered = performance.now();
   const { port, logLevel } = parsePluginArgs(options.args ?? programArgs());
   const log = hipcheckLogger(plugin.name, logLevel, options.writeLog);
   const maxBytes = options.maxChunkBytes ?? MAX_CHUNK_BYTES;
@@ -289,7 +291,12 @@ export async function servePlugin(
     onSignal("SIGTERM", () => void stop());
     onSignal("SIGINT", () => void stop());
   }
-  log.info(`listening on 127.0.0.1:${boundPort}`);
+  // How long the process took to get here (loading and defining) and how long serving took:
+  // Hipcheck core gives a plugin about 1 s to listen.
+  log.info(`listening on 127.0.0.1:${boundPort}`, {
+    loaded_ms: Math.round(entered),
+    listened_ms: Math.round(performance.now() - entered),
+  });
   return { port: boundPort, closed, close: stop };
 }
 
