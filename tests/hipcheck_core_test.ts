@@ -11,7 +11,14 @@ import { canonicalJson, HipcheckCoreHost, parseTarget } from "../internal/hipche
 import { HipcheckCoreError } from "../internal/hipcheck/core_errors.ts";
 import { launchHipcheckPlugin, parseHipcheckLogLine } from "../internal/hipcheck/launcher.ts";
 import { PluginError, type PluginLogRecord } from "../host.ts";
-import { TEST_MARK, testNoLeftovers } from "./_util.ts";
+import {
+  type HipcheckCore,
+  HipcheckCoreError as PublicCoreError,
+  type HipcheckCorePluginSpec,
+  startHipcheckCore,
+} from "../hipcheck.ts";
+import { sha256 } from "../examples/hipcheck/sha256.ts";
+import { denoCommand, TEST_MARK, testNoLeftovers } from "./_util.ts";
 
 Deno.test("hipcheck core: stderr lines in core's format become log records", () => {
   const rust = parseHipcheckLogLine(
@@ -148,5 +155,219 @@ Deno.test("hipcheck core: plugin lists are checked before anything starts", asyn
     (e) => e instanceof HipcheckCoreError && e.code === "bad-target",
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// The core driving plugwire's own Hipcheck plugins, each a real process started as core does.
+
+const SHA256 = {
+  publisher: "dummy",
+  name: "sha256",
+  cmd: denoCommand("examples/hipcheck/sha256.ts"),
+};
+const FIXTURE = {
+  publisher: "test",
+  name: "fixture",
+  cmd: denoCommand("tests/fixtures/hipcheck_plugin.ts"),
+};
+const LOOP = {
+  publisher: "test",
+  name: "loop",
+  cmd: denoCommand("tests/fixtures/hipcheck_core_plugin.ts"),
+};
+const files = (config?: Record<string, unknown>): HipcheckCorePluginSpec => ({
+  publisher: "plugwire",
+  name: "files",
+  cmd: denoCommand("examples/hipcheck/files.ts"),
+  config,
+});
+
+/** Deno starts in well under a second, but the machine may be loaded: a roomier budget. */
+function startCore(plugins: HipcheckCorePluginSpec[], logs: PluginLogRecord[] = []) {
+  return startHipcheckCore({
+    plugins,
+    logLevel: "info",
+    logger: (record) => logs.push(record),
+    env: { PLUGWIRE_TEST_MARK: TEST_MARK },
+    connect: { backoffMs: 200, maxConnectAttempts: 20 },
+  });
+}
+
+async function rejection(promise: Promise<unknown>): Promise<PublicCoreError> {
+  const err = await promise.then(() => assert.fail("expected a rejection"), (e) => e);
+  assert.ok(err instanceof PublicCoreError, String(err?.stack ?? err));
+  return err;
+}
+
+Deno.test("hipcheck core: plugwire/files asks dummy/sha256 through the core", async () => {
+  const repo = await Deno.makeTempDir({ prefix: "plugwire-hc-repo-" });
+  try {
+    for (const name of ["a.txt", "b.txt", "sub/c.txt", ".git/HEAD", ".git/objects/x"]) {
+      await Deno.mkdir(`${repo}/${name}`.replace(/\/[^/]+$/, ""), { recursive: true });
+      await Deno.writeTextFile(`${repo}/${name}`, name);
+    }
+    await using core = await startCore([files({ "max-files": 10 }), SHA256]);
+    const [info] = core.plugins;
+    assert.equal(info.defaultPolicyExpression, "(lte $ 10)");
+    assert.equal(info.explanation, "the number of files in the repository, not counting .git");
+    assert.deepEqual(info.queries.map((q) => q.name).sort(), ["", "files"]);
+    const target = {
+      specifier: repo,
+      local: { path: repo, git_ref: "master" },
+      remote: null,
+      package: null,
+    };
+    const result = await core.query("plugwire/files", target);
+    const [first] = await sha256([3]);
+    assert.deepEqual(result, { output: 3, concerns: [`sha256 first byte ${first}`] });
+  } finally {
+    await Deno.remove(repo, { recursive: true });
+  }
+  // Without configuration, no default policy.
+  await using bare = await startCore([files(), SHA256]);
+  assert.equal(bare.plugins[0].defaultPolicyExpression, "");
+});
+
+Deno.test("hipcheck core: configuration errors come back with their status and message", async () => {
+  const cases: [HipcheckCorePluginSpec, number, RegExp][] = [
+    [files({ "max-files": -1 }), 4, /max-files/],
+    [files({ "max-file": 5 }), 3, /'max-file' with value '5'; did you mean 'max-files'\?/],
+    [{ ...FIXTURE, config: {} }, 2, /'mode'/],
+    [{ ...FIXTURE, config: { mode: "a", "rules-file": "/nonexistent" } }, 6, /\/nonexistent/],
+    [{ ...FIXTURE, config: { mode: "a", "rules-file": "parse" } }, 7, /rules\.kdl/],
+    [{ ...FIXTURE, config: { mode: "a", "rules-file": "env" } }, 8, /FIXTURE_TOKEN/],
+    [{ ...FIXTURE, config: { mode: "a", "rules-file": "program" } }, 9, /fixture-tool/],
+    [{ ...FIXTURE, config: { mode: "a", "rules-file": "unspecified" } }, 0, /something else/],
+  ];
+  await Promise.all(cases.map(async ([spec, status, detail]) => {
+    const err = await rejection(startCore([spec]));
+    const what = `${JSON.stringify(spec.config)}: ${err.message}`;
+    assert.equal(err.code, "config", what);
+    assert.equal(err.status, status, what);
+    assert.equal(err.plugin, `${spec.publisher}/${spec.name}`);
+    assert.match(err.detail!, detail, what);
+    // Worded as core words it: "Plugin '<p>': <generic text for the status>: <message>".
+    assert.ok(err.message.startsWith(`Plugin '${spec.publisher}/${spec.name}': `), what);
+    assert.ok(err.message.endsWith(`: ${err.detail}`), what);
+  }));
+});
+
+Deno.test("hipcheck core: a failing query carries the plugin's concerns and error", async () => {
+  const logs: PluginLogRecord[] = [];
+  await using core = await startCore([{ ...FIXTURE, config: { mode: "a" } }], logs);
+  const err = await rejection(core.query("test/fixture/fail", 1));
+  assert.equal(err.code, "query-failed");
+  assert.equal(err.target, "test/fixture/fail 1");
+  assert.equal(err.concerns[0], "recorded before the failure");
+  assert.match(err.message, /^test\/fixture\/fail 1 failed: handler: .*forced "failure"/);
+  // Its ERROR log line (what real Hipcheck shows) became a record, quotes and newline intact.
+  await waitFor(() => logs.some((r) => r.level === "error" && r.plugin === "test/fixture"));
+  const record = logs.find((r) => r.level === "error" && r.plugin === "test/fixture")!;
+  assert.match(record.message, /forced "failure"\nsecond line/);
+  // Not remembered: the same query fails again (it runs again), and others still work.
+  assert.equal((await rejection(core.query("test/fixture/fail", 1))).code, "query-failed");
+  assert.deepEqual(await core.query("test/fixture", { any: ["json"] }), {
+    output: { any: ["json"] },
+    concerns: [],
+  });
+});
+
+Deno.test("hipcheck core: 5 MiB answers are chunked both ways", async () => {
+  const size = 5 * 1024 * 1024 + 7;
+  await using core = await startCore([{ ...FIXTURE, config: { mode: "a" } }, LOOP]);
+  // Plugin → core: the answer arrives in two chunks and is put back together.
+  const direct = await core.query("test/fixture/big", size);
+  assert.equal((direct.output as string).length, size);
+  assert.ok(/^x+$/.test(direct.output as string));
+  assert.deepEqual(direct.concerns, ["big output"]);
+  // Core → plugin: test/loop asks for it through the core, which chunks it to test/loop (and
+  // answers from its memo: test/fixture runs once).
+  const viaSubQuery = await core.query("test/loop/bigLength", size);
+  assert.deepEqual(viaSubQuery, { output: size, concerns: [`got ${size} bytes`] });
+});
+
+Deno.test("hipcheck core: batches, the memo and shared in-flight queries", async () => {
+  await using core = await startCore([{ ...FIXTURE, config: { mode: "a" } }, SHA256, LOOP]);
+  // A batch sub-query: keys answered one by one, in order.
+  const digests = await core.query("test/fixture/ask", [[5], [6], [5]]);
+  const expected = await Promise.all([[5], [6], [5]].map((k) => sha256(k)));
+  assert.deepEqual(digests.output, expected);
+
+  // test/loop/count says how often it ran. Two identical queries at once share one run...
+  const [a, b] = await Promise.all([
+    core.query("test/loop/count", { x: 1, y: [2] }),
+    core.query("test/loop/count", { y: [2], x: 1 }), // same key, fields in another order
+  ]);
+  assert.equal(a.output, 1);
+  assert.equal(b.output, 1);
+  // ...a later one is answered from the memo...
+  assert.equal((await core.query("test/loop/count", { x: 1, y: [2] })).output, 1);
+  // ...but the default endpoint is another memo entry, as in core (the query name is part of
+  // the key), even when it is the same function.
+  assert.equal((await core.query("test/loop", { x: 1, y: [2] })).output, 2);
+  // A batch of ["p", "q", "p"] runs count twice more.
+  assert.deepEqual((await core.query("test/loop/countMany", ["p", "q", "p"])).output, [3, 4, 3]);
+  assert.deepEqual((await core.query("test/loop/countMany", ["q", { x: 1, y: [2] }])).output, [
+    4,
+    1,
+  ]);
+});
+
+Deno.test("hipcheck core: query cycles are reported, not awaited forever", async () => {
+  await using core = await startCore([LOOP]);
+  const self = await rejection(core.query("test/loop/self", 1));
+  assert.equal(self.code, "query-cycle");
+  assert.deepEqual(self.cycle, ["test/loop/self 1", "test/loop/self 1"]);
+
+  const two = await rejection(core.query("test/loop/ping", 2));
+  assert.equal(two.code, "query-cycle");
+  assert.deepEqual(two.cycle, ["test/loop/pong 2", "test/loop/ping 2", "test/loop/pong 2"]);
+  assert.equal(
+    two.message,
+    "query cycle: test/loop/pong 2 -> test/loop/ping 2 -> test/loop/pong 2",
+  );
+
+  // Two top-level queries that each wait on the other: neither chain contains the other.
+  const both = await Promise.allSettled([
+    core.query("test/loop/ping", 3),
+    core.query("test/loop/pong", 3),
+  ]);
+  for (const r of both) {
+    assert.equal(r.status, "rejected");
+    assert.equal((r as PromiseRejectedResult).reason.code, "query-cycle");
+  }
+  // Recursion on other keys is no cycle; the plugin is still fine.
+  assert.equal((await core.query("test/loop/down", 5)).output, 5);
+});
+
+Deno.test("hipcheck core: unknown plugins and queries, a crash, and a closed core", async () => {
+  await using core: HipcheckCore = await startCore([{ ...FIXTURE, config: { mode: "a" } }, LOOP]);
+  // The fixture's "both" asks a/b, which the core does not run.
+  const unknown = await rejection(core.query("test/fixture/both", 1));
+  assert.equal(unknown.code, "unknown-plugin");
+  assert.equal(unknown.message, "No such plugin a/b");
+  assert.equal((await rejection(core.query("nobody/here", 1))).code, "unknown-plugin");
+  assert.equal((await rejection(core.query("test/loop/nope", 1))).code, "unknown-query");
+  assert.equal((await rejection(core.query("test", 1))).code, "bad-target");
+
+  const crash = await rejection(core.query("test/loop/crash", null));
+  assert.equal(crash.code, "closed");
+  assert.equal(crash.plugin, "test/loop");
+  assert.equal((await rejection(core.query("test/loop/count", 1))).code, "closed");
+  assert.equal((await core.query("test/fixture", 7)).output, 7); // the others run on
+
+  // A caller may stop waiting; the query itself finishes and is remembered.
+  const abort = new AbortController();
+  const waiting = core.query("test/fixture/echo", "slow?", { signal: abort.signal });
+  abort.abort(new Error("caller gave up"));
+  await assert.rejects(waiting, /caller gave up/);
+
+  await core.close();
+  assert.equal((await rejection(core.query("test/fixture", 7))).code, "closed");
+});
+
+async function waitFor(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(check(), "timed out");
+}
 
 testNoLeftovers();

@@ -495,7 +495,8 @@ class PluginRunner {
         }),
       );
     } catch (err) {
-      session.subFailure = err;
+      // The first failure is the cause; a handler that carries on may fail more sub-queries.
+      session.subFailure ??= err;
     }
     if (this.#sessions.get(session.exchange.id) !== session) return; // ended meanwhile
     try {
