@@ -257,8 +257,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port: options.port ?? config.port,
     tls: config.tls,
   });
-  await core.start();
   const gateway = new Gateway(core, listener, log, options.env);
+  // Signals first: a SIGTERM while plugins start still stops the ones already running.
   gateway._installHandlers(options.handleSignals ?? true);
+  await core.start();
   return gateway;
 }

@@ -161,6 +161,7 @@ export class PluginSlot<I extends Instance = Instance> {
   readonly #latencies: number[] = [];
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
+  #starting: Promise<void> | undefined;
   /** Old instances being drained and stopped; `stop()` waits for them too. */
   readonly #retiring = new Set<Promise<void>>();
   #reloading: Promise<void> | undefined;
@@ -193,9 +194,17 @@ export class PluginSlot<I extends Instance = Instance> {
    * Starts the first instance. A failure is recorded and retried with backoff (the gateway
    * serves its other plugins meanwhile); the returned promise settles after the first try.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.#starting = this.#firstStart();
+    return this.#starting;
+  }
+
+  async #firstStart(): Promise<void> {
     try {
-      this.#install(await this.#options.start((line) => this.log(line)));
+      const instance = await this.#options.start((line) => this.log(line));
+      // Stopped while it was starting (a SIGTERM during start-up): stop it too.
+      if (this.#stopping) await instance.stop();
+      else this.#install(instance);
     } catch (err) {
       this.#failed(`start failed: ${messageOf(err)}`);
     }
@@ -267,6 +276,7 @@ export class PluginSlot<I extends Instance = Instance> {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
+    await this.#starting; // an instance still starting is stopped as soon as it is up
     const instance = this.#current;
     this.state = "stopping";
     await Promise.all([...(instance ? [this.#retire(instance)] : []), ...this.#retiring]);
@@ -333,19 +343,22 @@ export class PluginSlot<I extends Instance = Instance> {
     this.#crashesInARow++;
     this.state = this.#current ? "ready" : "restarting";
     this.#options.onEvent?.(`${this.id}: ${reason}; restarting in ${delay} ms`);
-    this.#restartTimer = setTimeout(async () => {
+    this.#restartTimer = setTimeout(() => {
       if (this.#stopping || this.#current) return;
-      try {
-        const instance = await this.#options.start((line) => this.log(line));
-        if (this.#stopping || this.#current) {
-          await instance.stop();
-          return;
+      // Kept in #starting so that stop() waits for a restart under way.
+      this.#starting = (async () => {
+        try {
+          const instance = await this.#options.start((line) => this.log(line));
+          if (this.#stopping || this.#current) {
+            await instance.stop();
+            return;
+          }
+          this.restarts++;
+          this.#install(instance);
+        } catch (err) {
+          this.#failed(`restart failed: ${messageOf(err)}`);
         }
-        this.restarts++;
-        this.#install(instance);
-      } catch (err) {
-        this.#failed(`restart failed: ${messageOf(err)}`);
-      }
+      })();
     }, delay);
   }
 
