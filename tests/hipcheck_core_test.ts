@@ -14,6 +14,7 @@ import { PluginError, type PluginLogRecord } from "../host.ts";
 import {
   type HipcheckCore,
   HipcheckCoreError as PublicCoreError,
+  type HipcheckCoreOptions,
   type HipcheckCorePluginSpec,
   startHipcheckCore,
 } from "../hipcheck.ts";
@@ -182,8 +183,13 @@ const files = (config?: Record<string, unknown>): HipcheckCorePluginSpec => ({
 });
 
 /** Deno starts in well under a second, but the machine may be loaded: a roomier budget. */
-function startCore(plugins: HipcheckCorePluginSpec[], logs: PluginLogRecord[] = []) {
+function startCore(
+  plugins: HipcheckCorePluginSpec[],
+  logs: PluginLogRecord[] = [],
+  extra: Partial<HipcheckCoreOptions> = {},
+) {
   return startHipcheckCore({
+    ...extra,
     plugins,
     logLevel: "info",
     logger: (record) => logs.push(record),
@@ -310,6 +316,14 @@ Deno.test("hipcheck core: batches, the memo and shared in-flight queries", async
     4,
     1,
   ]);
+});
+
+Deno.test("hipcheck core: a bounded memo forgets its oldest answers", async () => {
+  await using core = await startCore([LOOP], [], { maxMemoEntries: 2 });
+  const count = async (key: string) => (await core.query("test/loop/count", key)).output;
+  assert.deepEqual([await count("a"), await count("b"), await count("c")], [1, 2, 3]);
+  assert.equal(await count("c"), 3); // kept
+  assert.equal(await count("a"), 4); // forgotten when "c" came, so asked again
 });
 
 Deno.test("hipcheck core: query cycles are reported, not awaited forever", async () => {

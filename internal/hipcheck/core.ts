@@ -126,6 +126,12 @@ export interface HipcheckCoreOptions {
   setupTimeoutMs?: number;
   /** Chunk budget of messages to plugins, in bytes (tests use small ones). @default {4193280} */
   maxChunkBytes?: number;
+  /**
+   * How many answers the memo keeps; beyond that the oldest answered ones are forgotten (and
+   * asked again when needed). Core keeps every answer for one run; a long-running host (the
+   * HTTP gateway) should set a bound. @default {Infinity}
+   */
+  maxMemoEntries?: number;
 }
 
 /**
@@ -284,6 +290,8 @@ interface MemoEntry {
   answer: Promise<Answer>;
   /** The memo keys this query currently waits on (its sub-queries in flight). */
   waitsOn: Set<string>;
+  /** Answered (only answered entries may be evicted). */
+  settled: boolean;
 }
 
 const CORE_MODULE = "hipcheck-core";
@@ -570,11 +578,13 @@ export class HipcheckCoreHost implements HipcheckCore {
   readonly #runners = new Map<string, PluginRunner>();
   readonly #memo = new Map<string, MemoEntry>();
   readonly #logger: LogSink;
+  readonly #maxMemoEntries: number;
   #closing: Promise<void> | undefined;
   #unlinkSignal = () => {};
 
-  private constructor(logger: LogSink) {
+  private constructor(logger: LogSink, maxMemoEntries: number) {
     this.#logger = logger;
+    this.#maxMemoEntries = maxMemoEntries;
   }
 
   /**
@@ -584,7 +594,10 @@ export class HipcheckCoreHost implements HipcheckCore {
    * reached). When several plugins fail, the first in `plugins` order is thrown.
    */
   static async start(options: HipcheckCoreOptions): Promise<HipcheckCoreHost> {
-    const core = new HipcheckCoreHost(options.logger ?? (() => {}));
+    const core = new HipcheckCoreHost(
+      options.logger ?? (() => {}),
+      Math.max(1, options.maxMemoEntries ?? Infinity),
+    );
     const seen = new Set<string>();
     for (const spec of options.plugins) {
       const label = `${spec.publisher}/${spec.name}`;
@@ -736,19 +749,37 @@ export class HipcheckCoreHost implements HipcheckCore {
 
     let entry = this.#memo.get(memoKey);
     if (!entry) {
-      const created: MemoEntry = { label: entryLabel, answer: undefined!, waitsOn: new Set() };
+      const created: MemoEntry = {
+        label: entryLabel,
+        answer: undefined!,
+        waitsOn: new Set(),
+        settled: false,
+      };
       created.answer = runner.run(target.query, key, memoKey, entryLabel);
-      // A failure is not remembered: the next identical query tries again.
-      created.answer.catch(() => {
-        if (this.#memo.get(memoKey) === created) this.#memo.delete(memoKey);
-      });
+      created.answer.then(
+        () => (created.settled = true),
+        // A failure is not remembered: the next identical query tries again.
+        () => {
+          if (this.#memo.get(memoKey) === created) this.#memo.delete(memoKey);
+        },
+      );
       this.#memo.set(memoKey, created);
+      this.#evict();
       entry = created;
     }
     if (waiter === undefined) return entry.answer;
     const waiting = this.#memo.get(waiter);
     waiting?.waitsOn.add(memoKey);
     return entry.answer.finally(() => waiting?.waitsOn.delete(memoKey));
+  }
+
+  /** Forgets the oldest answered entries beyond `maxMemoEntries` (Map order is insertion order). */
+  #evict(): void {
+    if (this.#memo.size <= this.#maxMemoEntries) return;
+    for (const [key, entry] of this.#memo) {
+      if (this.#memo.size <= this.#maxMemoEntries) break;
+      if (entry.settled) this.#memo.delete(key);
+    }
   }
 
   /**
