@@ -9,12 +9,13 @@
  *   `ExplainDefaultQuery`, then the `InitiateQueryProtocol` stream;
  * - odd ids per plugin; id 0 (the Python SDK's header flush) and stray ids are ignored;
  * - chunking and rfd9 placeholders both ways (internal/hipcheck/query_state_machine.ts);
- * - a sub-query's keys are answered one by one, each a query of its own on the target's
- *   stream, through one memo keyed by (publisher, plugin, query, canonical key JSON); the
- *   target's concerns are dropped, and a sub-query takes the last output, a top-level query
- *   needs exactly one.
+ * - each key of a sub-query is a query of its own on the target's stream, through one memo
+ *   keyed by (publisher, plugin, query, canonical key JSON); the answers go back in key order
+ *   on the asking session's id; the target's concerns are dropped, and a sub-query takes the
+ *   last output, a top-level query needs exactly one.
  *
- * Where it does better than core: identical queries in flight are shared rather than run twice;
+ * Where it does better than core: the keys of a batch run at once (core runs them one after
+ * the other); identical queries in flight are shared rather than run twice;
  * a query that waits on itself through sub-queries (a cycle, even across concurrent top-level
  * queries) fails with `query-cycle` instead of hanging; a failed sub-query is answered to the
  * asking plugin with UNSPECIFIED (so its session ends; both SDKs turn that into an error) and
