@@ -124,4 +124,53 @@ Deno.test("bundled dummy/sha256 and plugwire/files: one file each, a plugin.kdl,
   }
 });
 
+function nodeVersion(): number | undefined {
+  try {
+    const out = new Deno.Command("node", { args: ["--version"], stdout: "piped" }).outputSync();
+    return Number(/^v(\d+)/.exec(new TextDecoder().decode(out.stdout))?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+const node = nodeVersion();
+if (!node || node < 20) console.log(`node test skipped: node ${node ?? "not found"}, need 20+`);
+
+Deno.test({
+  name: "node: the same plugin SDK serves Hipcheck queries under Node 20+",
+  ignore: !node || node < 20,
+  async fn() {
+    const dir = await Deno.makeTempDir({ dir: testRoot(), prefix: "node-" });
+    let plugin: PluginProcess | undefined;
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "bundle",
+          `--config=${root}deno.json`,
+          "--platform=node",
+          "-o",
+          `${dir}/plugin.mjs`,
+          `${root}tests/fixtures/hipcheck_node_main.ts`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      plugin = new PluginProcess(["node", `${dir}/plugin.mjs`], ["--log-level", "info"]);
+      await plugin.ready();
+      const configured = await plugin.service.setConfiguration({ configuration: '{"mode":"b"}' });
+      assert.equal(configured.status, ConfigurationStatus.NONE);
+      const stream = new QueryStream(plugin.client);
+      await stream.headers;
+      const { exchange, chunks } = submit(1, "", [{ any: ["json", 1] }]);
+      stream.send(...chunks);
+      assert.deepEqual((await stream.nextMessage(exchange)).outputs, [{ any: ["json", 1] }]);
+      stream.close();
+      assert.equal((await plugin.exited()).code, 0);
+    } finally {
+      await plugin?.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 testNoLeftovers();

@@ -70,6 +70,15 @@ Deno.test("plugin server process: headers first, setup RPCs, queries, chunking, 
       assert.equal(exchange.receive(reply)?.outputs[0], "a string key");
     });
 
+    await t.step(
+      "several keys in one submit (a plugwire core's batch): one output each",
+      async () => {
+        const { exchange, chunks } = submit(21, "echo", ["x", [1], { y: null }]);
+        stream.send(...chunks);
+        assert.deepEqual((await stream.nextMessage(exchange)).outputs, ["x", [1], { y: null }]);
+      },
+    );
+
     await t.step("id 0 and stray ids are ignored with a log line; the stream goes on", async () => {
       stream.send(create(QuerySchema, {})); // the Python SDK's id-0 message, as core would see it
       stream.send(create(QuerySchema, { id: 99, state: QueryState.REPLY_COMPLETE, output: ["1"] }));

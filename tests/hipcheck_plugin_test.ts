@@ -13,7 +13,8 @@ import {
   runQuery,
 } from "../hipcheck.ts";
 import { querySchemaEntries } from "../internal/hipcheck/plugin_server.ts";
-import { formatHipcheckLogLine } from "../internal/hipcheck/log.ts";
+import { formatHipcheckLogLine, hipcheckLogger } from "../internal/hipcheck/log.ts";
+import { parsePluginArgs } from "../internal/hipcheck/plugin_server.ts";
 import { plugin as sha256Plugin } from "../examples/hipcheck/sha256.ts";
 import { countFiles, plugin as filesPlugin } from "../examples/hipcheck/files.ts";
 import { plugin as fixture } from "./fixtures/hipcheck_plugin_def.ts";
@@ -314,6 +315,43 @@ Deno.test("log lines: Hipcheck's shape, upper-case levels, real JSON for quotes 
   assert.deepEqual(JSON.parse(formatHipcheckLogLine("error", "x", "kept", { cyclic })).fields, {
     message: "kept",
   });
+});
+
+Deno.test("command line: --port and --log-level as core passes them, anything else ignored", () => {
+  assert.deepEqual(
+    parsePluginArgs(["--port", "4000", "--log-level", "TRACE", "--extra", "x", "y"]),
+    {
+      port: 4000,
+      logLevel: "trace",
+    },
+  );
+  assert.deepEqual(parsePluginArgs(["-p", "1", "-l", "off"]), { port: 1, logLevel: "off" });
+  // Core's default level is error; an unknown level falls back to it.
+  assert.deepEqual(parsePluginArgs(["--port=5"]), { port: 5, logLevel: "error" });
+  assert.deepEqual(parsePluginArgs(["--port", "5", "--log-level", "loud"]), {
+    port: 5,
+    logLevel: "error",
+  });
+  assert.throws(
+    () => parsePluginArgs(["--log-level", "info"]),
+    (err) => is("invalid-arguments")(err) && /missing --port/.test(String(err)),
+  );
+  assert.throws(() => parsePluginArgs(["--port", "70000"]), is("invalid-arguments"));
+  assert.throws(() => parsePluginArgs(["--port", "x1"]), is("invalid-arguments"));
+});
+
+Deno.test("log levels: a level lets through itself and what is more severe; off nothing", () => {
+  const levels = ["error", "warn", "info", "debug", "trace"] as const;
+  const seen = (level: "off" | typeof levels[number]) => {
+    const lines: string[] = [];
+    const log = hipcheckLogger("p", level, (l) => lines.push(l));
+    for (const l of levels) log[l](l);
+    return lines.map((l) => JSON.parse(l).level);
+  };
+  assert.deepEqual(seen("off"), []);
+  assert.deepEqual(seen("error"), ["ERROR"]);
+  assert.deepEqual(seen("info"), ["ERROR", "WARN", "INFO"]);
+  assert.deepEqual(seen("trace"), ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]);
 });
 
 Deno.test("example dummy/sha256: the digest of [1] starts 75, 245, by name and as default", async () => {
