@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { type Gateway, startGateway } from "../gateway.ts";
-import { testNoLeftovers } from "./_util.ts";
+import { eventually, testNoLeftovers } from "./_util.ts";
 
 const ECHO = new URL("./fixtures/gateway/echo.ts", import.meta.url).pathname;
 const KEY = "k3y-Very-Secret-0123456789";
@@ -334,6 +334,119 @@ Deno.test("bug 9: reload swaps the live instance, drains and terminates the old;
   assert.equal(all.status, 200);
   assert.notEqual(await instanceOf(), after);
   assert.equal(await Deno.readTextFile(`${s.dir}/terminated`), `${before}\n${after}\n`);
+});
+
+Deno.test("auth: the query string carries a key only when query_param is configured", async () => {
+  await using s = await gatewayWith(
+    `[auth]\nkeys = ["\${KEY}"]\nquery_param = "apikey"\n${ECHO_PLUGIN}`,
+  );
+  assert.equal((await call(s.gateway, `/echo?apikey=${KEY}`)).status, 200);
+  assert.equal((await call(s.gateway, `/echo?apikey=wrong`)).status, 403);
+  assert.equal((await call(s.gateway, `/echo?key=${KEY}`)).status, 401);
+});
+
+Deno.test("reload: POST /-/reload adds and removes plugins; watch = true reloads on a file change", async () => {
+  await using s = await gatewayWith(`watch = true\n${ECHO_PLUGIN}public = true\n`);
+  const file = `${s.dir}/plugwire.toml`;
+  const text = await Deno.readTextFile(file);
+  assert.equal((await call(s.gateway, "/second")).status, 404);
+  // An invalid file is refused and changes nothing.
+  await Deno.writeTextFile(file, text + `[plugins.second]\nmodule = 7\n`);
+  await eventually("the refusal in the log", () => s.logs.some((l) => /reload refused/.test(l)));
+  assert.ok(s.logs.some((l) => /line \d+: plugins\.second\.module/.test(l)));
+  assert.deepEqual(s.gateway.status().map((p) => p.id), ["echo"]);
+  // A valid one: the watcher reloads it, and the new plugin serves.
+  await Deno.writeTextFile(file, text + `[plugins.second]\nmodule = "\${ECHO}"\npublic = true\n`);
+  await eventually("the second plugin", () => s.gateway.status().some((p) => p.id === "second"));
+  await eventually(
+    "the second plugin to be ready",
+    () => s.gateway.status().find((p) => p.id === "second")?.state === "ready",
+  );
+  assert.equal((await call(s.gateway, "/second")).status, 200);
+  // Removed from the file and reloaded through the control route: gone.
+  await Deno.writeTextFile(
+    file,
+    text.replace("watch = true", "watch = false") +
+      `[plugins.second]\nmodule = "\${ECHO}"\npublic = true\n`,
+  );
+  await new Promise((r) => setTimeout(r, 400)); // the watcher's own reload settles
+  await Deno.writeTextFile(
+    file,
+    text.replace("watch = true", "watch = false").replace(
+      "[plugins.echo]",
+      "[plugins.third]",
+    ),
+  );
+  const reload = await call(s.gateway, "/-/reload", { method: "POST" });
+  assert.deepEqual(reload, {
+    status: 200,
+    headers: reload.headers,
+    body: { ok: true, failed: {} },
+  });
+  assert.deepEqual(s.gateway.status().map((p) => p.id).sort(), ["third"]);
+  assert.equal((await call(s.gateway, "/echo")).status, 404);
+  assert.equal((await call(s.gateway, "/third/list")).status, 200);
+});
+
+const hasOpenssl = (() => {
+  try {
+    return new Deno.Command("openssl", { args: ["version"], stdout: "null" }).outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+if (!hasOpenssl) console.log("HTTPS test skipped: no openssl to make a certificate");
+
+Deno.test({
+  name: "TLS: serves HTTPS from cert and key files (and plain HTTP gets nothing)",
+  ignore: !hasOpenssl,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "plugwire-gw-tls-" });
+    try {
+      const made = await new Deno.Command("openssl", {
+        args: [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-keyout",
+          `${dir}/key.pem`,
+          "-out",
+          `${dir}/cert.pem`,
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-addext",
+          "subjectAltName=DNS:localhost,IP:127.0.0.1",
+          "-addext",
+          "basicConstraints=critical,CA:FALSE", // rustls refuses a CA certificate as a leaf
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.ok(made.success, new TextDecoder().decode(made.stderr));
+      await using s = await gatewayWith(
+        `[tls]\ncert = "${dir}/cert.pem"\nkey = "${dir}/key.pem"\n${ECHO_PLUGIN}public = true\n`,
+      );
+      assert.match(s.gateway.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const client = Deno.createHttpClient({
+        caCerts: [await Deno.readTextFile(`${dir}/cert.pem`)],
+      });
+      try {
+        const response = await fetch(`${s.gateway.url}/echo/list`, { client });
+        assert.deepEqual(await response.json(), [1, "two", { three: 3 }]);
+      } finally {
+        client.close();
+      }
+      await assert.rejects(fetch(s.gateway.url.replace("https:", "http:") + "/echo/list"));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 testNoLeftovers();

@@ -187,6 +187,7 @@ export class Gateway {
     if (this.#core.config.watch && file) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const watcher = watch(file, () => {
+        if (!this.#core.config.watch) return; // turned off by a later version of the file
         clearTimeout(timer);
         timer = setTimeout(() => {
           this.#log(`${file} changed: reloading`);

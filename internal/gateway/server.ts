@@ -58,6 +58,7 @@ export class GatewayCore {
   readonly #options: GatewayCoreOptions;
   readonly #startedAt = Date.now();
   #draining = false;
+  #applying: Promise<unknown> = Promise.resolve();
 
   constructor(config: GatewayConfig, options: GatewayCoreOptions = {}) {
     this.#config = config;
@@ -107,7 +108,14 @@ export class GatewayCore {
    * reloaded; auth, CORS and limits change at once. `listen` and `tls` need a restart.
    * Returns the ids whose reload failed (they keep their old instance).
    */
-  async applyConfig(next: GatewayConfig): Promise<{ failed: Record<string, string> }> {
+  applyConfig(next: GatewayConfig): Promise<{ failed: Record<string, string> }> {
+    // One configuration change at a time (the route, SIGHUP and the file watcher may race).
+    const run = this.#applying.catch(() => {}).then(() => this.#apply(next));
+    this.#applying = run;
+    return run;
+  }
+
+  async #apply(next: GatewayConfig): Promise<{ failed: Record<string, string> }> {
     const failed: Record<string, string> = {};
     const nextIds = new Set(next.plugins.map((p) => p.id));
     const removed = [...this.#slots.keys()].filter((id) => !nextIds.has(id));
