@@ -74,6 +74,25 @@ Deno.test("definition: names, one default at most, a query at least, schemas wit
   assert.equal(ok.defaultQuery, "y");
 });
 
+Deno.test("types: a handler's key and return types come from the schemas", async () => {
+  const lengths = query({ key: z.array(z.string()), output: z.array(z.number()) }, (_e, key) => {
+    const first: string | undefined = key[0];
+    // @ts-expect-error the key is string[], not number[]
+    const wrong: number[] = key;
+    return [first?.length ?? 0, wrong.length];
+  });
+  // @ts-expect-error the handler must return what the output schema accepts (a number)
+  const bad = query({ key: z.string(), output: z.number() }, (_e, key) => key);
+  const typed = query(
+    { key: jsonSchema<number[]>({ type: "array" }), output: true },
+    (_e, key) => key.map((n) => n + 1),
+  );
+  const plugin = definePlugin({ publisher: "t", name: "t", queries: { lengths, bad, typed } });
+  assert.deepEqual(await runQuery(plugin, "lengths", ["abc"]), [3, 1]);
+  assert.deepEqual(await runQuery(plugin, "typed", [1, 2]), [2, 3]);
+  await assert.rejects(runQuery(plugin, "bad", "x"), is("invalid-output")); // and at run time too
+});
+
 Deno.test("queries: keys checked before the handler, outputs before sending, paths named", async () => {
   let ran = 0;
   const plugin = definePlugin({
