@@ -258,6 +258,11 @@ Deno.test("cli check: a plugin that never starts gets verdicts, not a crash", as
     /^no session: the plugin did not complete its handshake$/,
   );
   assert.equal(lines.size, ALL_POINTS.length);
+
+  const missing = await plugwire(["check", ...COOKIE, "--", "/nonexistent/plugin"]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout, "");
+  assert.match(missing.stderr, /^plugwire: cannot start "\/nonexistent\/plugin": .*ENOENT/);
 });
 
 // ---------------------------------------------------------------------------------------------

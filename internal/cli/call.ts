@@ -82,6 +82,9 @@ export async function call(
     } catch (err) {
       return fail((err as Error).message);
     }
+    if (settings.network && info.network !== settings.network) {
+      return fail(`expected network ${settings.network} (--network), got ${info.network}`);
+    }
     if (launched.hostCert && !info.serverCert) {
       return fail(
         "AutoMTLS was asked for but the plugin returned no certificate; refusing plaintext " +

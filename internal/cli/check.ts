@@ -17,7 +17,7 @@ import { GRPCBroker } from "../../gen/core/plugin/grpc_broker_pb.ts";
 import { GRPCStdio } from "../../gen/core/plugin/grpc_stdio_pb.ts";
 import type { PluginClient } from "../client.ts";
 import { loadServices } from "../dynamic.ts";
-import { Status } from "../errors.ts";
+import { PluginError, Status } from "../errors.ts";
 import { toRpcError } from "../grpc.ts";
 import type { HandshakeInfo } from "../handshake.ts";
 import { PLUGIN_HEALTH_SERVICE } from "../health.ts";
@@ -129,12 +129,16 @@ export async function check(settings: HostSettings, io: CliIo, json: boolean): P
     await checkVersions(settings, results, start, main);
     if (!settings.autoMtls) await checkMtls(settings, results, io, start);
   } catch (err) {
+    // The command cannot be started at all: no report to give, only that.
+    if (err instanceof PluginError && err.code === "exited-before-connect" && !launches.length) {
+      throw err;
+    }
     // A bug of ours or an unexpected failure: reported, never a crash.
     results.fail(
       nextOpenPoint(results),
       "the check itself failed",
       "no error",
-      (err as Error)?.stack ?? String(err),
+      (err as Error)?.message ?? String(err),
     );
   } finally {
     for (const l of launches) await l.dispose();
