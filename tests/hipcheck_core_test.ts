@@ -170,6 +170,11 @@ const FIXTURE = {
   name: "fixture",
   cmd: denoCommand("tests/fixtures/hipcheck_plugin.ts"),
 };
+const WIRE = {
+  publisher: "test",
+  name: "wire",
+  cmd: denoCommand("tests/fixtures/hipcheck_wire_plugin.ts"),
+};
 const LOOP = {
   publisher: "test",
   name: "loop",
@@ -316,6 +321,86 @@ Deno.test("hipcheck core: batches, the memo and shared in-flight queries", async
     4,
     1,
   ]);
+});
+
+Deno.test("hipcheck core: what the core puts on the wire (ids, placeholders, chunks)", async () => {
+  const logs: PluginLogRecord[] = [];
+  await using core = await startCore([WIRE, { ...FIXTURE, config: { mode: "a" } }], logs);
+  // A key is sent as compact JSON in the caller's field order (core 3.15 keeps struct order).
+  const echoed = await core.query("test/wire/echo", { b: 1, a: [true, "é"] });
+  assert.equal(echoed.output, '{"b":1,"a":[true,"é"]}');
+  // Stray messages (a REPLY on an id the core never issued, id 0) are ignored with a note.
+  assert.equal((await core.query("test/wire/stray", 1)).output, "ok");
+  assert.ok(
+    logs.some((r) =>
+      r.level === "warn" && /for id 999999, which core has not issued; ignored/.test(r.message)
+    ),
+  );
+  assert.ok(logs.some((r) => r.level === "debug" && /^id 0 is not a query/.test(r.message)));
+  // A sub-query with two keys: each key a query of its own (new odd ids), then one reply on
+  // the asking session's id, addressed from the target, with the compat key placeholder.
+  const ask = await core.query("test/wire/ask", 0);
+  assert.deepEqual(ask.output, [{
+    id: 5,
+    state: "REPLY_COMPLETE",
+    publisher: "test",
+    plugin: "wire",
+    query: "echo",
+    key: ["null"],
+    output: ['"1"', '"[2]"'],
+    concern: [],
+    split: false,
+  }]);
+  const transcript = (await core.query("test/wire/transcript", 0)).output as {
+    id: number;
+    state: string;
+    query: string;
+    key: string[];
+    output: string[];
+  }[];
+  assert.deepEqual(
+    transcript.map(({ id, state, query, key, output }) => [id, state, query, key, output]),
+    [
+      [1, "SUBMIT_COMPLETE", "echo", ['{"b":1,"a":[true,"é"]}'], ["null"]],
+      [3, "SUBMIT_COMPLETE", "stray", ["1"], ["null"]],
+      [5, "SUBMIT_COMPLETE", "ask", ["0"], ["null"]],
+      [7, "SUBMIT_COMPLETE", "echo", ["1"], ["null"]],
+      [9, "SUBMIT_COMPLETE", "echo", ["[2]"], ["null"]],
+      [5, "REPLY_COMPLETE", "echo", ["null"], ['"1"', '"[2]"']],
+      [11, "SUBMIT_COMPLETE", "transcript", ["0"], ["null"]],
+    ],
+  );
+  // A 5 MiB answer to a sub-query, chunked by the core as hipcheck-common chunks it
+  // (hipcheck.md §1.5 G): 4,193,280 bytes, split, then the rest with a "" key placeholder;
+  // the target's concern ("big output") is not passed on.
+  const size = 5 * 1024 * 1024 + 7;
+  const big = await core.query("test/wire/askBig", size);
+  assert.deepEqual(
+    (big.output as {
+      state: string;
+      key: string[];
+      output: string[];
+      concern: string[];
+      split: boolean;
+    }[])
+      .map(({ state, key, output, concern, split }) => ({ state, key, output, concern, split })),
+    [
+      {
+        state: "REPLY_IN_PROGRESS",
+        key: ["null"],
+        output: ["<4193280>"],
+        concern: [],
+        split: true,
+      },
+      {
+        state: "REPLY_COMPLETE",
+        key: [""],
+        output: [`<${size + 2 - 4193280}>`],
+        concern: [],
+        split: false,
+      },
+    ],
+  );
 });
 
 Deno.test("hipcheck core: a bounded memo forgets its oldest answers", async () => {
