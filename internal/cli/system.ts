@@ -12,7 +12,30 @@ import process from "node:process";
 import { isatty } from "node:tty";
 import { getEnvAll, runtimeName, writeRealStderr, writeRealStdout } from "../runtime.ts";
 
-/** The command's input and output, replaceable in tests. */
+/**
+ * The command's input and output, replaceable in tests and in programs that run the command
+ * in-process.
+ *
+ * @example Running `plugwire` with its output in strings and a `--data -` request given
+ * ```ts
+ * import { type CliIo, main } from "@plugwire/plugwire/cli";
+ * import assert from "node:assert/strict";
+ *
+ * const out: string[] = [];
+ * const err: string[] = [];
+ * const io: CliIo = {
+ *   stdout: (text) => void out.push(text),
+ *   stderr: (text) => void err.push(text),
+ *   readStdin: () => Promise.resolve('{"key":"a"}'), // what `--data -` reads
+ *   env: { NO_COLOR: "1" },
+ *   terminal: { stdout: false, stderr: true }, // a terminal, but NO_COLOR: no colours
+ * };
+ * const status = await main(["inspect", "--cookie", "BASIC_PLUGIN=hello"], io);
+ * assert.equal(status, 2); // no plugin command after --
+ * assert.equal(out.join(""), "");
+ * assert.match(err.join(""), /^plugwire: no plugin command: put it after --/);
+ * ```
+ */
 export interface CliIo {
   /** Writes to stdout (reports, replies). */
   stdout(text: string): void;
