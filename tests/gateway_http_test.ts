@@ -282,20 +282,19 @@ Deno.test("bug 13: X-Forwarded-For is believed only from a trusted proxy", async
 
 Deno.test("limits: the deadline aborts a slow handler with 504; a full plugin answers 503 + Retry-After", async () => {
   await using s = await gatewayWith(
-    `[limits]\ntimeout_ms = 5000\n${ECHO_PLUGIN}public = true\nconcurrency = 1\n`,
+    `[limits]\ntimeout_ms = 60000\n${ECHO_PLUGIN}public = true\nconcurrency = 1\n`,
   );
   const slow = await call(s.gateway, "/echo/slow", { headers: { "connect-timeout-ms": "100" } });
   assert.equal(slow.status, 504);
   assert.equal((slow.body as { code: string }).code, "deadline_exceeded");
-  const holding = call(s.gateway, "/echo/hold?ms=1500");
-  // Wait until the first request is in flight, then the second is refused.
-  for (let i = 0; i < 100 && s.gateway.status()[0].inFlight === 0; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const holding = call(s.gateway, `/echo/hold?until=${s.dir}/release`);
+  await eventually("the first request in flight", () => s.gateway.status()[0].inFlight === 1);
   const refused = await call(s.gateway, "/echo");
   assert.equal(refused.status, 503);
   assert.equal(refused.headers.get("retry-after"), "1");
+  await Deno.writeTextFile(`${s.dir}/release`, "");
   assert.equal((await holding).status, 200);
+  assert.equal((await call(s.gateway, "/echo")).status, 200);
 });
 
 Deno.test("bug 9: reload swaps the live instance, drains and terminates the old; a failed reload keeps the old", async () => {
@@ -307,16 +306,16 @@ Deno.test("bug 9: reload swaps the live instance, drains and terminates the old;
   const instanceOf = async () =>
     ((await call(s.gateway, "/echo", { headers })).body as { instance: string }).instance;
   const before = await instanceOf();
-  const inFlight = call(s.gateway, "/echo/hold?ms=700", { headers });
-  for (let i = 0; i < 100 && s.gateway.status()[0].inFlight === 0; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  const reload = await call(s.gateway, "/-/plugins/echo/reload", { method: "POST", headers });
-  assert.equal(reload.status, 200);
+  const inFlight = call(s.gateway, `/echo/hold?until=${s.dir}/release`, { headers });
+  await eventually("the request in flight", () => s.gateway.status()[0].inFlight === 1);
+  const reload = call(s.gateway, "/-/plugins/echo/reload", { method: "POST", headers });
+  // New requests go to the new instance at once; the old one waits for its request.
+  await eventually("the switch", async () => (await instanceOf()) !== before);
   const after = await instanceOf();
-  assert.notEqual(after, before);
-  // The request that was in flight finished on the old instance, which was then terminated.
+  assert.equal(await Deno.stat(`${s.dir}/terminated`).catch(() => null), null);
+  await Deno.writeTextFile(`${s.dir}/release`, "");
   assert.deepEqual((await inFlight).body, { held: before });
+  assert.equal((await reload).status, 200);
   assert.equal(await Deno.readTextFile(`${s.dir}/terminated`), `${before}\n`);
 
   await Deno.writeTextFile(`${s.dir}/fail`, "");

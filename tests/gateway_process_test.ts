@@ -37,6 +37,7 @@ interface Running {
   child: Deno.ChildProcess;
   url: string;
   output: Promise<{ code: number; stdout: string; stderr: string }>;
+  stderrSoFar(): string;
 }
 
 function spawnGateway(file: string): Deno.ChildProcess {
@@ -64,22 +65,32 @@ async function startGatewayProcess(file: string): Promise<Running> {
     killQuietly(child);
     throw new Error(`no URL printed: ${stdout}`);
   }
+  let stderr = "";
+  const stderrDone = (async () => {
+    const errDecoder = new TextDecoder();
+    for await (const chunk of child.stderr) stderr += errDecoder.decode(chunk, { stream: true });
+  })();
   const output = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       stdout += decoder.decode(value, { stream: true });
     }
-    const stderr = decoder.decode(await new Response(child.stderr).arrayBuffer());
+    await stderrDone;
     const { code } = await child.status;
     return { code, stdout, stderr };
   })();
-  return { child, url, output };
+  return { child, url, output, stderrSoFar: () => stderr };
 }
 
 async function pluginsOf(url: string) {
   const response = await fetch(`${url}/-/plugins`, { headers: { authorization: `Bearer ${KEY}` } });
-  return (await response.json()).plugins as { id: string; pid: number | null; reloads: number }[];
+  return (await response.json()).plugins as {
+    id: string;
+    pid: number | null;
+    reloads: number;
+    inFlight: number;
+  }[];
 }
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -96,11 +107,16 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         );
         const helperPid = (await pluginsOf(gw.url)).find((p) => p.id === "helper")!.pid!;
         // A request in flight when the signal comes is still answered.
-        const inFlight = fetch(`${gw.url}/echo/hold?ms=500`, {
+        const inFlight = fetch(`${gw.url}/echo/hold?until=${dir}/release`, {
           headers: { authorization: `Bearer ${KEY}` },
         });
-        await new Promise((r) => setTimeout(r, 100));
+        await eventually(
+          "the request in flight",
+          async () => (await pluginsOf(gw.url)).find((p) => p.id === "echo")!.inFlight === 1,
+        );
         gw.child.kill(signal);
+        await eventually("the drain", () => /draining and stopping/.test(gw.stderrSoFar()));
+        await Deno.writeTextFile(`${dir}/release`, "");
         const answered = await inFlight;
         assert.equal(answered.status, 200);
         await answered.body?.cancel();
