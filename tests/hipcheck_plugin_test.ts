@@ -4,8 +4,10 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import {
   ConfigError,
+  type ConfigOf,
   configurePlugin,
   definePlugin,
+  type Engine,
   HipcheckError,
   jsonSchema,
   mockEngine,
@@ -87,7 +89,19 @@ Deno.test("types: a handler's key and return types come from the schemas", async
     { key: jsonSchema<number[]>({ type: "array" }), output: true },
     (_e, key) => key.map((n) => n + 1),
   );
-  const plugin = definePlugin({ publisher: "t", name: "t", queries: { lengths, bad, typed } });
+  const config = z.object({ factor: z.number().default(2) });
+  const scaled = query(
+    { key: z.number(), output: z.number() },
+    (engine: Engine<ConfigOf<typeof config>>, key) => key * engine.config.factor,
+  );
+  const plugin = definePlugin({
+    publisher: "t",
+    name: "t",
+    config,
+    queries: { lengths, bad, typed, scaled },
+  });
+  assert.equal(await runQuery(plugin, "scaled", 21), 42);
+  assert.equal(await runQuery(plugin, "scaled", 2, { configuration: { factor: 5 } }), 10);
   assert.deepEqual(await runQuery(plugin, "lengths", ["abc"]), [3, 1]);
   assert.deepEqual(await runQuery(plugin, "typed", [1, 2]), [2, 3]);
   await assert.rejects(runQuery(plugin, "bad", "x"), is("invalid-output")); // and at run time too

@@ -22,7 +22,8 @@ import {
 
 /**
  * What a query handler gets besides its key: queries to other plugins (through Hipcheck core),
- * concerns for the report, the plugin's configuration and its log.
+ * concerns for the report, the plugin's configuration and its log. A handler that reads the
+ * configuration annotates its engine: `(engine: Engine<ConfigOf<typeof config>>, key) => …`.
  *
  * @typeParam C The plugin's configuration type.
  *
