@@ -325,7 +325,17 @@ Deno.test("hipcheck core: batches, the memo and shared in-flight queries", async
 
 Deno.test("hipcheck core: what the core puts on the wire (ids, placeholders, chunks)", async () => {
   const logs: PluginLogRecord[] = [];
-  await using core = await startCore([WIRE, { ...FIXTURE, config: { mode: "a" } }], logs);
+  await using core = await startCore(
+    [{ ...WIRE, logLevel: "trace" }, { ...FIXTURE, config: { mode: "a" } }],
+    logs,
+  );
+  // Started as core starts plugins, with this plugin's own log level.
+  assert.deepEqual((await core.query("test/wire", null)).output, [
+    "--port",
+    String(core.plugins[0].port),
+    "--log-level",
+    "trace",
+  ]);
   // A key is sent as compact JSON in the caller's field order (core 3.15 keeps struct order).
   const echoed = await core.query("test/wire/echo", { b: 1, a: [true, "é"] });
   assert.equal(echoed.output, '{"b":1,"a":[true,"é"]}');
@@ -341,7 +351,7 @@ Deno.test("hipcheck core: what the core puts on the wire (ids, placeholders, chu
   // the asking session's id, addressed from the target, with the compat key placeholder.
   const ask = await core.query("test/wire/ask", 0);
   assert.deepEqual(ask.output, [{
-    id: 5,
+    id: 7,
     state: "REPLY_COMPLETE",
     publisher: "test",
     plugin: "wire",
@@ -361,13 +371,14 @@ Deno.test("hipcheck core: what the core puts on the wire (ids, placeholders, chu
   assert.deepEqual(
     transcript.map(({ id, state, query, key, output }) => [id, state, query, key, output]),
     [
-      [1, "SUBMIT_COMPLETE", "echo", ['{"b":1,"a":[true,"é"]}'], ["null"]],
-      [3, "SUBMIT_COMPLETE", "stray", ["1"], ["null"]],
-      [5, "SUBMIT_COMPLETE", "ask", ["0"], ["null"]],
-      [7, "SUBMIT_COMPLETE", "echo", ["1"], ["null"]],
-      [9, "SUBMIT_COMPLETE", "echo", ["[2]"], ["null"]],
-      [5, "REPLY_COMPLETE", "echo", ["null"], ['"1"', '"[2]"']],
-      [11, "SUBMIT_COMPLETE", "transcript", ["0"], ["null"]],
+      [1, "SUBMIT_COMPLETE", "", ["null"], ["null"]],
+      [3, "SUBMIT_COMPLETE", "echo", ['{"b":1,"a":[true,"é"]}'], ["null"]],
+      [5, "SUBMIT_COMPLETE", "stray", ["1"], ["null"]],
+      [7, "SUBMIT_COMPLETE", "ask", ["0"], ["null"]],
+      [9, "SUBMIT_COMPLETE", "echo", ["1"], ["null"]],
+      [11, "SUBMIT_COMPLETE", "echo", ["[2]"], ["null"]],
+      [7, "REPLY_COMPLETE", "echo", ["null"], ['"1"', '"[2]"']],
+      [13, "SUBMIT_COMPLETE", "transcript", ["0"], ["null"]],
     ],
   );
   // A 5 MiB answer to a sub-query, chunked by the core as hipcheck-common chunks it
@@ -439,7 +450,11 @@ Deno.test("hipcheck core: query cycles are reported, not awaited forever", async
 });
 
 Deno.test("hipcheck core: unknown plugins and queries, a crash, and a closed core", async () => {
-  await using core: HipcheckCore = await startCore([{ ...FIXTURE, config: { mode: "a" } }, LOOP]);
+  const logs: PluginLogRecord[] = [];
+  await using core: HipcheckCore = await startCore(
+    [{ ...FIXTURE, config: { mode: "a" } }, LOOP],
+    logs,
+  );
   // The fixture's "both" asks a/b, which the core does not run.
   const unknown = await rejection(core.query("test/fixture/both", 1));
   assert.equal(unknown.code, "unknown-plugin");
@@ -451,6 +466,10 @@ Deno.test("hipcheck core: unknown plugins and queries, a crash, and a closed cor
   const crash = await rejection(core.query("test/loop/crash", null));
   assert.equal(crash.code, "closed");
   assert.equal(crash.plugin, "test/loop");
+  assert.ok(logs.some((r) =>
+    r.level === "error" && r.module === "hipcheck-core" &&
+    r.message.startsWith("the query stream of test/loop ended")
+  ));
   assert.equal((await rejection(core.query("test/loop/count", 1))).code, "closed");
   assert.equal((await core.query("test/fixture", 7)).output, 7); // the others run on
 

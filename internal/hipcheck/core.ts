@@ -88,6 +88,8 @@ export interface HipcheckCorePluginSpec {
   env?: Record<string, string>;
   /** Working directory (default: this process's, as core). */
   cwd?: string;
+  /** This plugin's `--log-level`, over the core's (core: `HC_LOG=plugin::<name>=<level>`). */
+  logLevel?: HipcheckLogLevel;
 }
 
 /**
@@ -388,17 +390,19 @@ class PluginRunner {
       } catch (err) {
         failure = err;
       }
-      this.#endSessions(
-        new HipcheckCoreError(
-          "closed",
-          `the query stream of ${this.label} ended` +
-            (failure ? `: ${toRpcError(failure).message}` : "") +
-            (this.#launched.stderrTail.length
-              ? `; its last stderr lines:\n  ${this.#launched.stderrTail.join("\n  ")}`
-              : ""),
-          { plugin: this.label, cause: failure },
-        ),
+      const unexpected = !this.#closed;
+      const err = new HipcheckCoreError(
+        "closed",
+        `the query stream of ${this.label} ended` +
+          (failure ? `: ${toRpcError(failure).message}` : "") +
+          (this.#launched.stderrTail.length
+            ? `; its last stderr lines:\n  ${this.#launched.stderrTail.join("\n  ")}`
+            : ""),
+        { plugin: this.label, cause: failure },
       );
+      this.#endSessions(err);
+      // Core does not respawn a plugin once it runs: its queries fail from now on; say so.
+      if (unexpected) this.#note("error", err.message);
     })();
   }
 
@@ -644,7 +648,7 @@ export class HipcheckCoreHost implements HipcheckCore {
     const launched = await launchHipcheckPlugin({
       cmd,
       name: label,
-      logLevel: options.logLevel ?? "error",
+      logLevel: spec.logLevel ?? options.logLevel ?? "error",
       env: { ...options.env, ...spec.env },
       cwd: spec.cwd,
       logger: this.#logger,
