@@ -14,7 +14,7 @@ import { RpcError, Status } from "../errors.ts";
 import { DynamicError } from "../dynamic.ts";
 import { checkKey, KeySet, type KeySources } from "./auth.ts";
 import type { GatewayConfig, HipcheckPluginSection, PluginSection } from "./config.ts";
-import { connectCode, connectErrorResponse } from "./connect.ts";
+import { connectCode, connectErrorResponse, httpStatusOf } from "./connect.ts";
 import { type GrpcInstance, startGrpcPlugin } from "./grpc_plugin.ts";
 import {
   type HttpPlugin,
@@ -507,7 +507,7 @@ export class GatewayCore {
     try {
       method = services.method(path);
     } catch (err) {
-      lease.release(false);
+      lease.release(!isServerError(err));
       return errorResponse(err);
     }
     if (method.kind === "server_streaming") {
@@ -517,7 +517,7 @@ export class GatewayCore {
         replies = services.callServerStream(method, json, options)[Symbol.asyncIterator]();
         first = await replies.next();
       } catch (err) {
-        lease.release(false);
+        lease.release(!isServerError(err));
         return errorResponse(err);
       }
       const encoder = new TextEncoder();
@@ -535,7 +535,7 @@ export class GatewayCore {
             controller.enqueue(encoder.encode(JSON.stringify(item.value) + "\n"));
           } catch (err) {
             // The status line is sent already: the error is the stream's last line.
-            lease.release(false);
+            lease.release(!isServerError(err));
             controller.enqueue(encoder.encode(JSON.stringify({ error: errorBody(err) }) + "\n"));
             controller.close();
           }
@@ -554,7 +554,7 @@ export class GatewayCore {
         headers: { "content-type": "application/json" },
       });
     } catch (err) {
-      lease.release(!(err instanceof RpcError) || err.code !== Status.UNAVAILABLE);
+      lease.release(!isServerError(err));
       return errorResponse(err);
     }
   }
@@ -580,7 +580,7 @@ export class GatewayCore {
         headers: { "content-type": "application/json" },
       });
     } catch (err) {
-      lease.release(false);
+      lease.release(!isServerError(err));
       return errorResponse(err);
     }
   }
@@ -598,6 +598,11 @@ function errorParts(err: unknown): { status: number; message: string } {
     return { status: err.status, message: messageOf(err) };
   }
   return { status: Status.INTERNAL, message: messageOf(err) };
+}
+
+/** True when the error is answered with a 5xx (what the `errors` count counts). */
+function isServerError(err: unknown): boolean {
+  return httpStatusOf(errorParts(err).status) >= 500;
 }
 
 /** A Connect error response for a failed call. */
