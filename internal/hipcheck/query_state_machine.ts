@@ -2,12 +2,12 @@
  * Hipcheck's query protocol, the part both ends share: one query exchange's states, cutting a
  * message into chunks and putting chunks back together, the rfd9 compatibility placeholders, the
  * JSON text of keys and outputs, and which ids a side must ignore. Pure code over the generated
- * `hipcheck.v1.Query` message: the plugin side (internal/hipcheck/plugin_server.ts) and the core
- * (internal/hipcheck/core*.ts) both drive their streams through it.
+ * `hipcheck.v1.Query` message: the plugin side (internal/hipcheck/session.ts and
+ * plugin_server.ts) and the core (internal/hipcheck/core.ts) both drive their streams through it.
  *
- * Every rule here is a fact of Hipcheck core 3.15 and hipcheck-common 0.5.0 (see
- * /work/shared/docs/hipcheck.md §1.5). Where Hipcheck's own code has a bug, this file says so
- * and does the correct thing in a way the real core still accepts:
+ * Every rule here is a fact of Hipcheck core 3.15 and hipcheck-common 0.5.0 (the project's
+ * shared docs, hipcheck.md §1.5 and §1.8). Where Hipcheck's own code has a bug, this file says
+ * so and does the correct thing in a way the real core still accepts:
  * - split tracking is per chunk (hipcheck-common recomputes it from the first chunk);
  * - a receiver drops `""` placeholders before parsing, so chunked batches decode;
  * - the compatibility join is per field (core joins keys and outputs together).
@@ -15,13 +15,30 @@
  * One exchange, one id, turns in this order (C = core, P = plugin):
  *
  * ```text
- *   C: SUBMIT (key)           state "core-submitting" → "plugin-working"
- *   P: SUBMIT (sub-query)     "plugin-working" → "core-answering"      ┐ any number
- *   C: REPLY (sub-answers)    "core-answering" → "plugin-working"      ┘ of times
- *   P: REPLY (output) | UNSPECIFIED (error)      "plugin-working" → "done"
+ *   C: SUBMIT (one key)       "core-submitting" → "plugin-working"
+ *   P: SUBMIT (sub-query)     "plugin-working"  → "core-answering"     ┐ any number of times,
+ *   C: REPLY (one per key)    "core-answering"  → "plugin-working"     ┘ one outstanding
+ *   P: REPLY (one output)     "plugin-working"  → "done"
+ *   P: UNSPECIFIED (failed)   any state but "done" → "done"
+ *   C: UNSPECIFIED            "core-answering" → "plugin-working" (the sub-query failed)
  * ```
  *
- * Each SUBMIT or REPLY may travel as several chunks (`*_IN_PROGRESS` … `*_COMPLETE`).
+ * The whole messages, unchunked, as they look on the wire (`null` and `""` are placeholders):
+ *
+ * ```text
+ *   C→P query     {id, SUBMIT_COMPLETE, plugin's pub/name, query|"", key:[json], output:["null"]}
+ *   P→C sub-query {same id, SUBMIT_COMPLETE, TARGET's pub/name/query, key:[json…], output:["null"]}
+ *   C→P answers   {same id, REPLY_COMPLETE, TARGET's pub/name/query, key:["null"], output:[json…]}
+ *   P→C reply     {id, REPLY_COMPLETE, own pub/name, query as received, key:["null"],
+ *                  output:[json], concern:[…]}
+ *   P→C failure   {id, UNSPECIFIED, own pub/name, query:"", concern:[…, errorConcern(…)]}
+ * ```
+ *
+ * Each SUBMIT or REPLY may travel as several chunks (`*_IN_PROGRESS` … `*_COMPLETE`, see
+ * {@link chunkQuery}); an UNSPECIFIED message is never chunked. Ids: core numbers its queries
+ * 1, 3, 5… per plugin ({@link OddIds}); id 0 (the Python SDK's header-flushing message) and ids
+ * with no running exchange are ignored with a log line ({@link routeFromCore},
+ * {@link routeFromPlugin}), never fatal.
  *
  * @module
  */
