@@ -143,6 +143,22 @@ module = "hello.ts"
   ]);
 });
 
+Deno.test("config: modules = [...] names in-process plugins after their module, case kept", () => {
+  const config = parseGatewayConfig(
+    `modules = ["plugins/NetInfo.ts", "hash.js"]\n[plugins.other]\nmodule = "o.ts"\n`,
+    { file: "/srv/gw.toml" },
+  );
+  assert.deepEqual(config.plugins.map((p) => [p.id, p.kind === "module" && p.module]), [
+    ["other", "/srv/o.ts"],
+    ["NetInfo", "/srv/plugins/NetInfo.ts"],
+    ["hash", "/srv/hash.js"],
+  ]);
+  const clash = problemsOf(
+    `modules = ["a/other.ts", "plugins.ts"]\n[plugins.other]\nmodule = "o.ts"\n`,
+  );
+  assert.deepEqual(clash.map((p) => [p.key, p.line]), [["modules.0", 1], ["modules.1", 1]]);
+});
+
 Deno.test("config: a TOML syntax error names its line", () => {
   const problems = problemsOf(`listen = "127.0.0.1:1"\n[auth\nkeys = []\n`);
   assert.equal(problems[0].line, 2);

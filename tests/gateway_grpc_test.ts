@@ -213,4 +213,25 @@ Deno.test("gRPC plugin: reload starts a new process, switches, stops the old; a 
   assert.equal((await rpc(s.gateway, "proto.KV/Put", { key: "d", value: "" })).status, 200);
 });
 
+Deno.test("gRPC plugin: versions = [...] negotiates the highest common protocol version", async () => {
+  await using s = await gatewayWith("");
+  // The same helper, now offering versions 1 and 2 (version 2 serves grpctest.Test only).
+  await Deno.writeTextFile(
+    s.file,
+    s.toml.replace(`HELPER_MODE = "serve"`, `HELPER_MODE = "serve", HELPER_VERSIONS = "1,2"`) +
+      "versions = [1, 2]\n",
+  );
+  const reload = await fetch(`${s.gateway.url}/-/reload`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}` },
+  });
+  assert.equal(reload.status, 200, await reload.text());
+  const [helper] = s.gateway.status();
+  assert.equal(helper.version, 2);
+  assert.ok(helper.methods.includes("grpctest.Test/Double"));
+  assert.ok(!helper.methods.includes("proto.KV/Get"));
+  const doubled = await rpc(s.gateway, "grpctest.Test/Double", { input: 21 });
+  assert.deepEqual(doubled.json, { output: 42 });
+});
+
 testNoLeftovers();

@@ -350,6 +350,7 @@ const topSchema = z.strictObject({
     drain_ms: positiveInt.default(10_000),
   }).default({ body_bytes: 1024 * 1024, timeout_ms: 30_000, concurrency: 64, drain_ms: 10_000 }),
   plugins: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+  modules: z.array(z.string().min(1)).default([]),
 });
 
 type Problem = { path: PropertyKey[]; message: string };
@@ -414,6 +415,8 @@ export function parseGatewayConfig(
     for (const i of top.error.issues) problems.push({ path: i.path, message: i.message });
   }
   const rawPlugins = interpolated.plugins;
+  // `modules = ["NetInfo.ts"]`: in-process plugins whose id is the module's name ("NetInfo").
+  const moduleList = top.data?.modules ?? [];
   const pluginTables = top.data?.plugins ??
     (rawPlugins && typeof rawPlugins === "object" && !Array.isArray(rawPlugins)
       ? Object.fromEntries(
@@ -524,6 +527,27 @@ export function parseGatewayConfig(
       }
     });
   }
+  moduleList.forEach((module, i) => {
+    const id = module.slice(module.lastIndexOf("/") + 1).replace(/\.[cm]?[jt]sx?$/, "");
+    if (!ID.test(id) || RESERVED_IDS.has(id) || plugins.some((p) => p.id === id)) {
+      problems.push({
+        path: ["modules", i],
+        message: `the module's name ${JSON.stringify(id)} is not a free plugin id; ` +
+          "give it a [plugins.<id>] table instead",
+      });
+      return;
+    }
+    plugins.push({
+      id,
+      kind: "module",
+      module: resolve(module),
+      params: {},
+      public: false,
+      keys: [],
+      keysMode: "add",
+      line: lineOf(lines, ["modules"]),
+    });
+  });
   if (!top.success) fail(problems);
   const t = top.data!;
   const cors = t.cors;
