@@ -351,6 +351,7 @@ Deno.test("hipcheck core: what the core puts on the wire (ids, placeholders, chu
   // the asking session's id, addressed from the target, with the compat key placeholder.
   const ask = await core.query("test/wire/ask", 0);
   assert.deepEqual(ask.output, [{
+    wire: "CigIBxADGgR0ZXN0IgR3aXJlKgRlY2hvMgRudWxsOgMiMSI6BSJbMl0i",
     id: 7,
     state: "REPLY_COMPLETE",
     publisher: "test",
@@ -411,6 +412,18 @@ Deno.test("hipcheck core: what the core puts on the wire (ids, placeholders, chu
         split: false,
       },
     ],
+  );
+});
+
+Deno.test("hipcheck core: its query is byte for byte the golden one (hipcheck.md §1.8)", async () => {
+  // The raw plugin stands as mitre/example; its second query gets id 3, as in scenario 2.
+  await using core = await startCore([{ ...WIRE, publisher: "mitre", name: "example" }]);
+  await core.query("mitre/example", null);
+  await core.query("mitre/example/dummy_rand_data", 8);
+  const transcript = (await core.query("mitre/example/transcript", 0)).output as { wire: string }[];
+  assert.equal(
+    transcript[1].wire,
+    "Ci4IAxABGgVtaXRyZSIHZXhhbXBsZSoPZHVtbXlfcmFuZF9kYXRhMgE4OgRudWxs",
   );
 });
 
