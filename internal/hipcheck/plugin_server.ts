@@ -191,15 +191,18 @@ export async function servePlugin(
     async explainDefaultQuery() {
       return { explanation: (await ensureSetup())?.explanation ?? "" };
     },
+    // Served by the grpc-js handler below instead: the project's generic bidi handler sends
+    // headers with the first message, and core waits for the headers before its first query.
     initiateQueryProtocol() {
-      throw new RpcError(Status.INTERNAL, "replaced below");
+      throw new RpcError(Status.UNIMPLEMENTED, "served by the query-stream handler");
     },
   };
   const handlers = serviceHandlers(PluginService, impl as Record<string, unknown>, undefined);
   handlers.initiateQueryProtocol = (
     call: grpc.ServerDuplexStream<InitiateQueryProtocolRequest, unknown>,
   ) => {
-    // Core awaits the response headers before it sends its first query: send them now.
+    // Hipcheck core awaits the response headers before it sends anything (without them it
+    // hangs, verified with hc 3.15): send them the moment the stream opens.
     call.sendMetadata(new grpc.Metadata());
     everOpened = true;
     void runQueryStream(call);
