@@ -475,6 +475,8 @@ Deno.test("hipcheck core: unknown plugins and queries, a crash, and a closed cor
   assert.equal((await rejection(core.query("nobody/here", 1))).code, "unknown-plugin");
   assert.equal((await rejection(core.query("test/loop/nope", 1))).code, "unknown-query");
   assert.equal((await rejection(core.query("test", 1))).code, "bad-target");
+  assert.equal((await rejection(core.query("test/loop/count", undefined))).code, "bad-key");
+  assert.equal((await rejection(core.query("test/loop/count", { n: 10n }))).code, "bad-key");
 
   const crash = await rejection(core.query("test/loop/crash", null));
   assert.equal(crash.code, "closed");

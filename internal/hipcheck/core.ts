@@ -416,9 +416,9 @@ class PluginRunner {
     let id = this.#ids.next();
     while (this.#sessions.has(id)) id = this.#ids.next();
     const exchange = new QueryExchange(id, "core", this.#maxChunkBytes);
-    return new Promise<Answer>((resolve, reject) => {
-      this.#sessions.set(id, { exchange, memoKey, label, resolve, reject });
-      this.#send(exchange.send({
+    let chunks: Query[];
+    try {
+      chunks = exchange.send({
         kind: "submit",
         publisher: this.info.publisher,
         plugin: this.info.name,
@@ -426,7 +426,19 @@ class PluginRunner {
         keys: [key],
         outputs: [],
         concerns: [],
-      }));
+      });
+    } catch (cause) {
+      return Promise.reject(
+        new HipcheckCoreError("bad-key", `${label}: the key cannot be sent: ${cause}`, {
+          plugin: this.label,
+          target: label,
+          cause,
+        }),
+      );
+    }
+    return new Promise<Answer>((resolve, reject) => {
+      this.#sessions.set(id, { exchange, memoKey, label, resolve, reject });
+      this.#send(chunks);
     });
   }
 
@@ -656,7 +668,10 @@ export class HipcheckCoreHost implements HipcheckCore {
       signal: options.signal,
     });
     try {
-      const info = await setUp(launched, spec, label, options.setupTimeoutMs ?? 30_000);
+      const info = await setUp(launched, spec, label, {
+        timeoutMs: options.setupTimeoutMs ?? 30_000,
+        signal: options.signal,
+      });
       return new PluginRunner(launched, info, this, options.maxChunkBytes ?? MAX_CHUNK_BYTES);
     } catch (err) {
       await launched.kill(0);
@@ -732,7 +747,10 @@ export class HipcheckCoreHost implements HipcheckCore {
       keyText = canonicalJson(key);
     } catch (cause) {
       return Promise.reject(
-        new HipcheckCoreError("bad-target", `the key of ${label} is not JSON`, { cause }),
+        new HipcheckCoreError("bad-key", `the key of ${label} is not a JSON value: ${cause}`, {
+          target: label,
+          cause,
+        }),
       );
     }
     const memoKey = JSON.stringify([target.publisher, target.plugin, target.query, keyText]);
@@ -885,7 +903,7 @@ async function setUp(
   launched: LaunchedPlugin,
   spec: HipcheckCorePluginSpec,
   label: string,
-  timeoutMs: number,
+  call: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<HipcheckCorePlugin> {
   const client = launched.client;
   const step = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
@@ -905,7 +923,7 @@ async function setUp(
   const texts = new Map<string, { key: string; output: string }>();
   await step("GetQuerySchemas", async () => {
     for await (
-      const r of client.getQuerySchemas({ empty: {} }, { timeoutMs })
+      const r of client.getQuerySchemas({ empty: {} }, call)
     ) {
       const t = texts.get(r.queryName) ?? { key: "", output: "" };
       t.key += r.keySchema;
@@ -929,8 +947,7 @@ async function setUp(
   // 2. Configuration: anything but NONE is fatal, worded as core words it.
   const config = await step(
     "SetConfiguration",
-    () =>
-      client.setConfiguration({ configuration: JSON.stringify(spec.config ?? {}) }, { timeoutMs }),
+    () => client.setConfiguration({ configuration: JSON.stringify(spec.config ?? {}) }, call),
   );
   if (config.status !== ConfigurationStatus.NONE) {
     const options: HipcheckCoreErrorOptions = {
@@ -949,11 +966,11 @@ async function setUp(
   // 3, 4. Default policy expression and explanation ("" for none).
   const policy = await step(
     "GetDefaultPolicyExpression",
-    () => client.getDefaultPolicyExpression({ empty: {} }, { timeoutMs }),
+    () => client.getDefaultPolicyExpression({ empty: {} }, call),
   );
   const explain = await step(
     "ExplainDefaultQuery",
-    () => client.explainDefaultQuery({ empty: {} }, { timeoutMs }),
+    () => client.explainDefaultQuery({ empty: {} }, call),
   );
 
   return {

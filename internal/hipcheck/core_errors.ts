@@ -10,6 +10,7 @@ import { ConfigurationStatus } from "../../gen/hipcheck/v1/hipcheck_pb.ts";
 /**
  * What went wrong in the Hipcheck core:
  * - `bad-target`: a target is not `publisher/plugin[/query]`;
+ * - `bad-key`: a key is not a JSON value (undefined, a bigint, a cycle…);
  * - `unknown-plugin`: no running plugin has that publisher and name (core: "No such plugin");
  * - `unknown-query`: the plugin did not list that endpoint in `GetQuerySchemas`;
  * - `query-failed`: the plugin answered UNSPECIFIED; `concerns` hold what it recorded;
@@ -40,6 +41,7 @@ import { ConfigurationStatus } from "../../gen/hipcheck/v1/hipcheck_pb.ts";
  */
 export type HipcheckCoreErrorCode =
   | "bad-target"
+  | "bad-key"
   | "unknown-plugin"
   | "unknown-query"
   | "query-failed"
