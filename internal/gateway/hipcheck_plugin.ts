@@ -72,6 +72,9 @@ export async function startHipcheckPlugin(
   const core = await HipcheckCoreHost.start({
     plugins: [specOf(section), ...dependencies.map(specOf)],
     env: extraEnv,
+    // More patient than core's 1 s per spawn: a gateway starts several plugins at once, often
+    // on a busy machine, and a Deno or Python plugin takes a while to listen.
+    connect: { backoffMs: 150, maxConnectAttempts: 8 },
     logLevel: "info",
     logger: (record) => {
       const who = record.plugin === name ? "" : `${record.plugin}: `;
