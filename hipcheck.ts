@@ -8,6 +8,8 @@
  * - Serve: {@link servePlugin} when the module is the main one.
  * - Test: {@link runQuery} with a {@link mockEngine}; {@link configurePlugin} for configuration.
  * - Ship: `deno task bundle` makes one file; {@link pluginManifest} writes its `plugin.kdl`.
+ * - Host: {@link startHipcheckCore} runs Hipcheck plugins (Python, Rust, TypeScript) as Hipcheck
+ *   core does and answers queries, routing the plugins' sub-queries between them.
  *
  * @example A query plugin, tested in process
  * ```ts
