@@ -93,9 +93,25 @@ class Results {
   has(id: string): boolean {
     return this.#byId.has(id);
   }
-  failureOf(id: string): string | undefined {
-    const r = this.#byId.get(id);
-    return r?.verdict === "FAIL" ? r.got : undefined;
+  /** What sessions left behind, each prefixed with its session; checked: a session stopped. */
+  readonly leftovers: string[] = [];
+  leftoversChecked = false;
+  processesChecked = true;
+  decideLeftovers(): void {
+    if (this.leftovers.length) {
+      // The normal session first, whichever finished first.
+      const ordered = [...this.leftovers].sort((a, b) =>
+        Number(a.startsWith("after")) - Number(b.startsWith("after"))
+      );
+      this.fail("leftovers", "things left after it exited", "nothing", ordered.join("; "));
+    } else if (this.leftoversChecked) {
+      this.pass(
+        "leftovers",
+        this.processesChecked
+          ? "no socket, temp file or process left"
+          : "no socket or temp file left (processes not checked on this OS)",
+      );
+    }
   }
   verdictOf(id: string): Verdict | undefined {
     return this.#byId.get(id)?.verdict;
@@ -118,19 +134,35 @@ function firstStderr(launched: Launch): string {
 export async function check(settings: HostSettings, io: CliIo, json: boolean): Promise<number> {
   const results = new Results();
   const launches: Launch[] = [];
-  const start = async (label: string, variation: LaunchVariation = {}) => {
-    const launched = await withProgress(io, label, () => launch(settings, variation));
+  const start: Start = async (variation = {}) => {
+    const launched = await launch(settings, variation);
     launches.push(launched);
     return launched;
   };
   try {
-    await checkCookie(settings, results, start);
-    const main = await checkMainSession(settings, results, io, start);
-    await checkVersions(settings, results, start, main);
-    if (!settings.autoMtls) await checkMtls(settings, results, io, start);
+    // The sessions are independent: the plugin without its cookie, normally, with an unknown
+    // version and with a client certificate run side by side; the single-version probes need
+    // the normal session's answer, so they come after.
+    await withProgress(io, "checking the plugin", async () => {
+      let main: { appVersion?: number } = {};
+      const sessions = await Promise.allSettled([
+        checkCookie(settings, results, start),
+        checkMainSession(settings, results, start).then((m) => void (main = m)),
+        checkRefusal(settings, results, start),
+        settings.autoMtls ? Promise.resolve() : checkMtls(settings, results, start),
+      ]);
+      const failed = sessions.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (failed) throw failed.reason;
+      await checkNegotiation(settings, results, start, main);
+    });
+    results.decideLeftovers();
   } catch (err) {
     // The command cannot be started at all: no report to give, only that.
-    if (err instanceof PluginError && err.code === "exited-before-connect" && !launches.length) {
+    if (
+      err instanceof PluginError && err.code === "exited-before-connect" &&
+      err.message.startsWith("cannot start")
+    ) {
+      for (const l of launches) await l.dispose();
       throw err;
     }
     // A bug of ours or an unexpected failure: reported, never a crash.
@@ -161,14 +193,12 @@ function nextOpenPoint(results: Results): string {
   return CHECK_POINTS.find((id) => !results.has(id)) ?? "leftovers";
 }
 
-type Start = (label: string, variation?: LaunchVariation) => Promise<Launch>;
+type Start = (variation?: LaunchVariation) => Promise<Launch>;
 
 async function checkCookie(settings: HostSettings, results: Results, start: Start) {
   const id = "cookie";
   const expected = `exit status 1 with go-plugin's message "${COOKIE_MESSAGE}"`;
-  const launched = await start(`starting the plugin without ${settings.cookie.key}`, {
-    env: { [settings.cookie.key]: undefined },
-  });
+  const launched = await start({ env: { [settings.cookie.key]: undefined } });
   const { outcome } = launched;
   if (outcome.kind === "line") {
     results.fail(
@@ -227,13 +257,12 @@ function lineProblems(line: string, certRequested: boolean): string[] {
 async function checkMainSession(
   settings: HostSettings,
   results: Results,
-  io: CliIo,
   start: Start,
 ): Promise<{ appVersion?: number }> {
   // A narrow, random port window, so a TCP plugin shows whether it honours it.
   const base = 20000 + Math.floor(Math.random() * 400) * 50;
   const ports: [number, number] = [base, base + 49];
-  const launched = await start("starting the plugin", { ports });
+  const launched = await start({ ports });
   const { outcome } = launched;
   const noSession = "no session: the plugin did not complete its handshake";
   const skipRest = (why: string) => {
@@ -354,7 +383,7 @@ async function checkMainSession(
     }
   }
 
-  if (settings.autoMtls) await mtlsPoints(launched, info, results, io);
+  if (settings.autoMtls) await mtlsPoints(launched, info, results);
   else if (info.serverCert) {
     results.fail(
       "handshake-line",
@@ -367,7 +396,7 @@ async function checkMainSession(
   let client: PluginClient | undefined;
   if (!settings.autoMtls || results.verdictOf("mtls-connect") === "PASS") {
     try {
-      client = await withProgress(io, "connecting", () => connectTo(launched, info, settings));
+      client = await connectTo(launched, info, settings);
     } catch (err) {
       const why = `cannot connect: ${(err as Error).message.split("\n")[0]}`;
       for (const id of ["health", "reflection", "stdio-stream", "broker-stream"]) {
@@ -375,7 +404,7 @@ async function checkMainSession(
       }
     }
   }
-  if (client) await sessionPoints(client, settings, results, io);
+  if (client) await sessionPoints(client, settings, results);
   else {
     for (const id of ["health", "reflection", "stdio-stream", "broker-stream"]) {
       results.skip(id, "no connection (see mtls-connect)");
@@ -383,7 +412,7 @@ async function checkMainSession(
   }
 
   // Whatever the plugin spawned, seen while it runs (its process group).
-  const stop = await withProgress(io, "stopping the plugin", () => stopPlugin(launched, client));
+  const stop = await stopPlugin(launched, client);
   shutdownPoint(stop, client !== undefined, results);
   leftoverPoint(launched, info, results);
   await launched.dispose();
@@ -394,7 +423,6 @@ async function sessionPoints(
   client: PluginClient,
   settings: HostSettings,
   results: Results,
-  io: CliIo,
 ) {
   const timeoutMs = Math.min(settings.timeoutMs, 10_000);
   try {
@@ -410,11 +438,7 @@ async function sessionPoints(
   }
 
   try {
-    const services = await withProgress(
-      io,
-      "reading reflection",
-      () => loadServices(client, { timeoutMs }),
-    );
+    const services = await loadServices(client, { timeoutMs });
     const own = services.list().filter((s) => !s.internal).map((s) => s.service);
     results.pass(
       "reflection",
@@ -527,44 +551,27 @@ function leftoverPoint(
     );
   }
   const members = processGroupMembers(launched.child.pid);
+  if (members === undefined) results.processesChecked = false;
   if (members?.length) left.push(`processes ${members.join(", ")} of its process group`);
-  if (left.length) {
-    const earlier = results.failureOf("leftovers");
-    results.fail(
-      "leftovers",
-      "things left after it exited",
-      "nothing",
-      (earlier ? `${earlier}; ` : "") + session + left.join("; "),
-    );
-  } else if (session) {
-    // A clean second session changes nothing.
-  } else {
-    results.pass(
-      "leftovers",
-      members === undefined
-        ? "no socket or temp file left (processes not checked on this OS)"
-        : "no socket, temp file or process left",
-    );
-  }
+  results.leftoversChecked = true;
+  if (left.length) results.leftovers.push(session + left.join("; "));
 }
 
-async function checkVersions(
+async function checkNegotiation(
   settings: HostSettings,
   results: Results,
   start: Start,
   main: { appVersion?: number },
 ) {
   if (settings.versions.length > 1 && main.appVersion !== undefined) {
-    const supported: number[] = [];
-    for (const v of settings.versions) {
-      const launched = await start(`offering version ${v} alone`, {
-        env: { PLUGIN_PROTOCOL_VERSIONS: String(v) },
-      });
-      if (launched.outcome.kind === "line" && launched.outcome.line.split("|")[1] === String(v)) {
-        supported.push(v);
-      }
+    const answers = await Promise.all(settings.versions.map(async (v) => {
+      const launched = await start({ env: { PLUGIN_PROTOCOL_VERSIONS: String(v) } });
+      const ok = launched.outcome.kind === "line" &&
+        launched.outcome.line.split("|")[1] === String(v);
       await launched.dispose();
-    }
+      return ok;
+    }));
+    const supported = settings.versions.filter((_, i) => answers[i]);
     const offered = settings.versions.join(",");
     if (!supported.length) {
       results.fail(
@@ -590,11 +597,11 @@ async function checkVersions(
       }
     }
   }
+}
 
+async function checkRefusal(settings: HostSettings, results: Results, start: Start) {
   const unknown = Math.max(...settings.versions) + 100;
-  const launched = await start(`offering only version ${unknown}`, {
-    env: { PLUGIN_PROTOCOL_VERSIONS: String(unknown) },
-  });
+  const launched = await start({ env: { PLUGIN_PROTOCOL_VERSIONS: String(unknown) } });
   const { outcome } = launched;
   const expected = `a version a host refuses, or an exit (RPCPlugin) — never ${unknown}`;
   if (outcome.kind === "exit") {
@@ -625,10 +632,8 @@ async function checkVersions(
   await launched.dispose();
 }
 
-async function checkMtls(settings: HostSettings, results: Results, io: CliIo, start: Start) {
-  const launched = await start("starting the plugin with a client certificate (AutoMTLS)", {
-    clientCert: await newCertificate(),
-  });
+async function checkMtls(settings: HostSettings, results: Results, start: Start) {
+  const launched = await start({ clientCert: await newCertificate() });
   let info: HandshakeInfo | undefined;
   if (launched.outcome.kind === "line") {
     try {
@@ -651,15 +656,13 @@ async function checkMtls(settings: HostSettings, results: Results, io: CliIo, st
     await launched.dispose();
     return;
   }
-  await mtlsPoints(launched, info, results, io);
+  await mtlsPoints(launched, info, results);
   let client: PluginClient | undefined;
   if (results.verdictOf("mtls-connect") === "PASS") {
     client = await connectTo(launched, info, settings).catch(() => undefined);
   }
   await stopPlugin(launched, client);
-  if (results.verdictOf("leftovers") !== "SKIP") {
-    leftoverPoint(launched, info, results, "after the AutoMTLS session: ");
-  }
+  leftoverPoint(launched, info, results, "after the AutoMTLS session: ");
   await launched.dispose();
 }
 
@@ -668,7 +671,6 @@ async function mtlsPoints(
   launched: Launch,
   info: HandshakeInfo,
   results: Results,
-  io: CliIo,
 ) {
   const rest = ["mtls-connect", "mtls-client-cert-required", "mtls-wrong-cert-refused"];
   const certField = (launched.outcome as { line: string }).line.split("|")[5] ?? "";
@@ -713,11 +715,7 @@ async function mtlsPoints(
     return;
   }
   const ca = derToPem(info.serverCert);
-  const right = await withProgress(
-    io,
-    "connecting with the client certificate",
-    () => tlsProbe(info, ca, launched.hostCert),
-  );
+  const right = await tlsProbe(info, ca, launched.hostCert);
   if (right.accepted) {
     results.pass("mtls-connect", "mutual TLS with the host's certificate: HTTP/2 up");
   } else {
