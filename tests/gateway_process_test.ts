@@ -97,9 +97,11 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`bug 10: ${signal} drains, terminates every plugin concurrently and exits 0`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "plugwire-gw-proc-" });
     try {
-      await Deno.writeTextFile(`${dir}/gw.toml`, configText(dir));
+      await Deno.writeTextFile(`${dir}/gw.toml`, `pidfile = "gw.pid"\n` + configText(dir));
       const gw = await startGatewayProcess(`${dir}/gw.toml`);
       try {
+        // plugincore's pidfile, written once the gateway listens.
+        assert.equal(await Deno.readTextFile(`${dir}/gw.pid`), `${gw.child.pid}\n`);
         await eventually(
           "the helper plugin",
           async () => (await pluginsOf(gw.url)).every((p) => p.id !== "helper" || p.pid !== null),
@@ -125,6 +127,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         assert.match(stderr, new RegExp(`${signal}: draining and stopping`));
         assert.ok(!pidAlive(helperPid), "the subprocess plugin was stopped");
         assert.match(await Deno.readTextFile(`${dir}/terminated`), /^[0-9a-f-]{36}\n$/);
+        assert.equal(await Deno.stat(`${dir}/gw.pid`).catch(() => null), null, "pidfile left");
         assert.ok(!stderr.includes(KEY), "the key was logged");
       } finally {
         killQuietly(gw.child);

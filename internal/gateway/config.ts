@@ -222,6 +222,8 @@ export interface GatewayConfig {
   };
   /** Peers whose X-Forwarded-For is believed. */
   trustedProxies: string[];
+  /** Written with the gateway's pid once it listens; removed when it stops. */
+  pidfile?: string;
   /** Reload when the config file changes. */
   watch: boolean;
   /** `[plugins.<id>]`, in file order. */
@@ -331,6 +333,7 @@ const topSchema = z.strictObject({
   }).default("127.0.0.1:8080"),
   trusted_proxies: z.array(z.string().min(1)).default([]),
   watch: strictBool.default(false),
+  pidfile: z.string().min(1).optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   auth: z.strictObject({
     keys: stringList.default([]),
@@ -591,6 +594,7 @@ export function parseGatewayConfig(
     },
     trustedProxies: t.trusted_proxies,
     watch: t.watch,
+    pidfile: t.pidfile === undefined ? undefined : resolve(t.pidfile),
     plugins,
     file: file === "<config>" ? undefined : file,
   };

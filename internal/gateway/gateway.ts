@@ -7,7 +7,8 @@
 
 import { watch } from "node:fs";
 import process from "node:process";
-import { onSignal } from "../runtime.ts";
+import { writeFile } from "node:fs/promises";
+import { onSignal, ownPid, removePath } from "../runtime.ts";
 import { type GatewayConfig, GatewayConfigError } from "./config.ts";
 import { loadGatewayConfig } from "./load.ts";
 import { listen, type Listener } from "./listen.ts";
@@ -157,6 +158,8 @@ export class Gateway {
       this.#core.drain();
       await this.#listener.shutdown(this.#core.config.limits.drainMs);
       await this.#core.stop();
+      const pidfile = this.#core.config.pidfile;
+      if (pidfile) await removePath(pidfile);
       this.#log("stopped");
       this.#resolveClosed();
     })();
@@ -258,6 +261,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port: options.port ?? config.port,
     tls: config.tls,
   });
+  if (config.pidfile) await writeFile(config.pidfile, `${ownPid()}\n`);
   const gateway = new Gateway(core, listener, log, options.env);
   // Signals first: a SIGTERM while plugins start still stops the ones already running.
   gateway._installHandlers(options.handleSignals ?? true);
