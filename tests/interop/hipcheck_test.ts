@@ -242,6 +242,46 @@ Deno.test({
 });
 
 Deno.test({
+  name: "hipcheck interop: keys up to one chunk reach Python; a chunked key hits the SDK's bug",
+  ignore: missing !== undefined,
+  async fn() {
+    const logs: PluginLogRecord[] = [];
+    await using core = await start([example({ "binary-file": binaryFile() })], logs);
+    const target = (path: string) => ({
+      specifier: "big",
+      local: { path, git_ref: "master" },
+      remote: null,
+      package: null,
+    });
+    // Just under the chunk budget (4,193,280 bytes of key text): one message.
+    const fits = "x".repeat(4_193_280 - 200);
+    assert.equal((await core.query("mitre/example/take_target", target(fits))).output, fits.length);
+
+    // 5 MiB: the core cuts the SUBMIT as hipcheck-common does, chunk 1 `key:[4,193,280 bytes],
+    // output:["null"], split`, chunk 2 `key:[rest], output:[""]`. Python SDK bug: its
+    // Query.try_from fails on the "" output placeholder and raises InvalidJsonInQueryOutput, a
+    // name chunk.py never imports, so a NameError escapes the rfd9 fallback that would have
+    // joined the outputs. Real core sends the same chunks: a Python plugin cannot take a key
+    // over one chunk under Hipcheck either.
+    const big = "x".repeat(5 * 1024 * 1024);
+    const err = await core.query("mitre/example/take_target", target(big)).catch((e) => e);
+    assert.ok(err instanceof HipcheckCoreError, String(err));
+    assert.equal(err.code, "query-failed");
+    await (async () => {
+      for (let i = 0; i < 40 && !logs.some((r) => r.level === "error"); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    assert.ok(
+      logs.some((r) =>
+        r.level === "error" && /name 'InvalidJsonInQueryOutput' is not defined/.test(r.message)
+      ),
+      JSON.stringify(logs.map((r) => `${r.level} ${r.message}`)),
+    );
+  },
+});
+
+Deno.test({
   name: "hipcheck interop: a plugin whose first process dies is respawned on a new port",
   ignore: missing !== undefined,
   async fn() {
