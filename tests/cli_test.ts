@@ -513,6 +513,61 @@ Deno.test("cli bundle: a bundled plugin passes check; the bundled command runs",
   }
 });
 
+Deno.test("cli codegen: regenerates gen/ in a copy of the checkout, identical to ours", async () => {
+  const root = new URL("../", import.meta.url).pathname;
+  const copy = await Deno.makeTempDir({ prefix: "plugwire-codegen-" });
+  try {
+    // A copy of what codegen reads and runs; the Deno and buf installs are shared by symlink.
+    for (const entry of Deno.readDirSync(root)) {
+      const skip = [
+        "node_modules",
+        ".tools",
+        ".codegen",
+        ".git",
+        ".cache",
+        ".bench-tmp",
+        "tests",
+        "bench",
+      ];
+      if (skip.includes(entry.name)) {
+        if ([".tools", ".codegen", "node_modules"].includes(entry.name)) {
+          await Deno.symlink(`${root}${entry.name}`, `${copy}/${entry.name}`);
+        }
+        continue;
+      }
+      const cp = await new Deno.Command("cp", { args: ["-R", `${root}${entry.name}`, copy] })
+        .output();
+      assert.ok(cp.success, `cp ${entry.name}`);
+    }
+    await Deno.remove(`${copy}/gen`, { recursive: true });
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", `${copy}/cli.ts`, "codegen"],
+      cwd: copy,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.match(stderr, /generated: \d+ files/);
+    const files = (dir: string): string[] =>
+      [...Deno.readDirSync(dir)].flatMap((e) =>
+        e.isDirectory ? files(`${dir}/${e.name}`).map((f) => `${e.name}/${f}`) : [e.name]
+      ).sort();
+    const ours = files(`${root}gen`);
+    assert.deepEqual(files(`${copy}/gen`), ours);
+    for (const file of ours) {
+      assert.equal(
+        await Deno.readTextFile(`${copy}/gen/${file}`),
+        await Deno.readTextFile(`${root}gen/${file}`),
+        file,
+      );
+    }
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+  }
+});
+
 Deno.test("cli gateway: starts the gateway from a TOML file and stops on SIGTERM", async () => {
   const dir = await Deno.makeTempDir();
   try {
