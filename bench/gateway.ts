@@ -2,8 +2,9 @@
  * `deno task gateway-bench`: requests per second and p50/p99 latency of `proto.KV/Get` on the
  * KV example plugin (examples/kv/plugin.ts, AutoMTLS, unix socket) at 1, 16 and 64 concurrent
  * clients, through the gateway (HTTP + JSON + reflection transcoding) and directly (plugwire's
- * typed gRPC client), and the ratios. The bench client, the gateway and the direct client share
- * one Deno process; the plugin runs in its own. `BENCH_SECONDS` sets each run's length.
+ * typed gRPC client), and the ratios. The gateway runs as `deno task gateway` does, in its own
+ * process with its own KV plugin process; the bench client and the direct client share this
+ * process. `BENCH_SECONDS` sets each run's length.
  *
  * @module
  */
@@ -11,7 +12,6 @@
 import { startPlugin } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
 import { KV_HANDSHAKE } from "../examples/kv/shared.ts";
-import { parseGatewayConfig, startGateway } from "../gateway.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "4");
 const CONCURRENCY = [1, 16, 64];
@@ -48,15 +48,50 @@ async function measure(concurrency: number, call: () => Promise<void>): Promise<
   return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
 }
 
+/** Runs `deno task gateway`'s program on a config file; resolves with its URL once it listens. */
+async function spawnGateway(
+  configFile: string,
+): Promise<{ url: string; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `--config=${CONFIG_FILE}`,
+      new URL("../internal/gateway/main.ts", import.meta.url).pathname,
+      "--config",
+      configFile,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`the gateway exited: ${text}`);
+    text += value;
+    const url = /listening on (\S+)/.exec(text)?.[1];
+    if (url) {
+      void (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      return { url, child };
+    }
+  }
+}
+
 const dir = await Deno.makeTempDir({ prefix: "plugwire-gw-bench-" });
 const value = new TextEncoder().encode("bench value");
+let gatewayProcess: Deno.ChildProcess | undefined;
 try {
-  const config = parseGatewayConfig(
+  await Deno.writeTextFile(
+    `${dir}/gw.toml`,
     `listen = "127.0.0.1:0"\n[limits]\nconcurrency = 1024\n[plugins.kv]\npublic = true\n` +
       `cmd = ${JSON.stringify(cmd)}\ncwd = "${dir}"\nhandshake = { protocol_version = 1, ` +
       `magic_cookie_key = "${KV_HANDSHAKE.magicCookieKey}", magic_cookie_value = "${KV_HANDSHAKE.magicCookieValue}" }\n`,
   );
-  await using gateway = await startGateway({ config, handleSignals: false, log: () => {} });
+  const gateway = await spawnGateway(`${dir}/gw.toml`);
+  gatewayProcess = gateway.child;
   await using direct = await startPlugin({
     cmd,
     cwd: dir,
@@ -67,6 +102,7 @@ try {
   });
   const kv = direct.dispense("kv");
   await kv.put({ key: "bench", value });
+  // The gateway's plugin runs in the same directory: it reads the same kv_bench file.
 
   const url = `${gateway.url}/plugins/kv/proto.KV/Get`;
   const body = JSON.stringify({ key: "bench" });
@@ -103,5 +139,9 @@ try {
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + rows.join("\n"),
   );
 } finally {
+  if (gatewayProcess) {
+    gatewayProcess.kill("SIGTERM");
+    await gatewayProcess.status;
+  }
   await Deno.remove(dir, { recursive: true });
 }
