@@ -82,17 +82,22 @@ export async function launch(
   settings: HostSettings,
   variation: LaunchVariation = {},
 ): Promise<Launch> {
-  const root = await makeTempDir("plugwire-cli-");
-  const socketDir = `${root}/sockets`;
-  const tmpDir = `${root}/tmp`;
-  const { mkdir } = await import("node:fs/promises");
-  await mkdir(socketDir, { mode: 0o700 });
-  await mkdir(tmpDir, { mode: 0o700 });
   const hostCert = variation.clientCert !== undefined
     ? variation.clientCert ?? undefined
     : settings.autoMtls
     ? await newCertificate()
     : undefined;
+  const root = await makeTempDir("plugwire-cli-");
+  const socketDir = `${root}/sockets`;
+  const tmpDir = `${root}/tmp`;
+  const { mkdir } = await import("node:fs/promises");
+  try {
+    await mkdir(socketDir, { mode: 0o700 });
+    await mkdir(tmpDir, { mode: 0o700 });
+  } catch (err) {
+    await removePath(root);
+    throw err;
+  }
   const [minPort, maxPort] = variation.ports ?? [10000, 25000];
   const env: Record<string, string> = {
     ...getEnvAll(),
