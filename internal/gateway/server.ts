@@ -429,6 +429,7 @@ export class GatewayCore {
       try {
         body = await readBody(c.req.raw);
       } catch {
+        ok = true; // the client's mistake, not the plugin's
         return connectErrorResponse(Status.INVALID_ARGUMENT, "the request body is not valid JSON");
       }
       const id = slot.id;
@@ -452,7 +453,6 @@ export class GatewayCore {
         signal,
       };
       const plugin: HttpPlugin = lease.instance.plugin;
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<"timeout">((resolve) => {
         if (signal.aborted) resolve("timeout");
         signal.addEventListener("abort", () => resolve("timeout"), { once: true });
@@ -472,8 +472,6 @@ export class GatewayCore {
         slot.log(`[gateway] handler failed: ${messageOf(err)}`);
         this.#log(`${id}: handler failed: ${messageOf(err)}`);
         return connectErrorResponse(Status.INTERNAL, `${id} failed to handle the request`);
-      } finally {
-        clearTimeout(timer);
       }
     } finally {
       lease.release(ok);
