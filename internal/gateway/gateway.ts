@@ -18,16 +18,20 @@ import { messageOf, type SlotStatus } from "./slot.ts";
 /**
  * Options of {@link startGateway}.
  *
- * @example A gateway from a TOML text, on a free port, without signal handlers
+ * @example The config's port overridden with a free one, no signal handlers, quiet
  * ```ts
- * import { type GatewayOptions, parseGatewayConfig } from "@plugwire/plugwire/gateway";
+ * import { type GatewayOptions, parseGatewayConfig, startGateway } from "@plugwire/plugwire/gateway";
  * import assert from "node:assert/strict";
  *
  * const options: GatewayOptions = {
- *   config: parseGatewayConfig(`listen = "127.0.0.1:0"`),
+ *   config: parseGatewayConfig(`listen = "127.0.0.1:8080"`),
+ *   port: 0,
  *   handleSignals: false,
+ *   log: () => {},
  * };
- * assert.equal(options.config instanceof Object, true);
+ * const gateway = await startGateway(options);
+ * assert.notEqual(new URL(gateway.url).port, "8080");
+ * await gateway.stop();
  * ```
  */
 export interface GatewayOptions {
