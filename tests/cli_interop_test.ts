@@ -29,6 +29,25 @@ Deno.test({
     assert.match(lines.get("version-refusal")!.text, /answered 1, which the host refuses/);
     assert.match(lines.get("mtls-client-cert-required")!.text, /refused \(.*CertificateRequired/);
     assert.match(lines.get("reflection")!.text, /^v1: 7 services \(proto\.KV\)$/);
+
+    // Offered only a version it lacks, it answers its own (go-plugin's way): the versions
+    // asked for are wrong, and the report says so rather than blaming the line.
+    const v2 = await plugwire([
+      "check",
+      ...KV_COOKIE,
+      "--versions",
+      "2",
+      "--",
+      peers.GO_EXAMPLE_KV_PLUGIN,
+    ]);
+    assert.equal(v2.code, 1);
+    const v2Lines = reportLines(v2.stdout);
+    assert.deepEqual(pointsWith(v2Lines, "FAIL"), ["version-negotiation"]);
+    assert.match(
+      v2Lines.get("version-negotiation")!.text,
+      /no version in common; .*expected one of 2; got version 1$/,
+    );
+    assert.equal(v2Lines.get("handshake-line")?.verdict, "PASS");
   },
 });
 

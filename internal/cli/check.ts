@@ -310,6 +310,20 @@ async function checkMainSession(
   try {
     info = readHandshake(launched, settings);
   } catch (err) {
+    if (err instanceof PluginError && err.code === "incompatible-app-version") {
+      // A well-formed line with a version the host did not offer: go-plugin's answer when
+      // nothing is in common, so the versions asked for are the problem, not the line.
+      const answered = outcome.line.split("|")[1];
+      results.pass("handshake-line", JSON.stringify(outcome.line));
+      results.fail(
+        "version-negotiation",
+        "no version in common; run check with --versions the plugin serves",
+        `one of ${settings.versions.join(",")}`,
+        `version ${answered}`,
+      );
+      skipRest(`no session: no version in common (the plugin answered ${answered})`);
+      return {};
+    }
     results.fail(
       "handshake-line",
       "a host rejects the line",
