@@ -332,6 +332,9 @@ Deno.test("cli inspect: a plugin that fails says why (exit status, stderr, cooki
     garbage.stdout,
     /^error: Unrecognized remote plugin message: this is not a handshake$/m,
   );
+  // go-plugin's notes on the executable follow (here the deno binary the command runs).
+  assert.match(garbage.stdout, /^This usually means$/m);
+  assert.match(garbage.stdout, /^ {2}Format: ELF, machine /m);
 });
 
 Deno.test("cli inspect: a step over a second gets a progress line", async () => {

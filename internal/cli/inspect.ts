@@ -9,11 +9,14 @@ import {
   HealthCheckResponse_ServingStatus,
 } from "../../gen/core/grpc/health/v1/health_pb.ts";
 import type { PluginClient } from "../client.ts";
+import { handshakeDiagnostics } from "../diagnostics.ts";
 import { loadServices } from "../dynamic.ts";
+import { PluginError } from "../errors.ts";
 import { toRpcError } from "../grpc.ts";
 import type { HandshakeInfo } from "../handshake.ts";
 import { PLUGIN_HEALTH_SERVICE } from "../health.ts";
 import type { LogRecord } from "../hclog.ts";
+import { resolveExecutable } from "../runtime.ts";
 import type { HostSettings } from "./args.ts";
 import { type CertificateInfo, certificateSummary, describeCertificate } from "./cert.ts";
 import {
@@ -69,6 +72,8 @@ export interface InspectReport {
   exitedEarly?: { code: number | null; signal: string | null };
   /** What went wrong, when something did. */
   errors: string[];
+  /** go-plugin's notes on the executable, when it printed no handshake line a host accepts. */
+  diagnostics?: string;
 }
 
 function logOf(records: LogRecord[]): InspectReport["log"] {
@@ -115,6 +120,7 @@ async function examine(
   report.startMs = launched.startMs;
   if (outcome.kind === "exit") {
     report.exitedEarly = outcome.status;
+    report.diagnostics = await handshakeDiagnostics(resolveExecutable(settings.cmd[0]));
     report.errors.push(
       `the plugin exited before printing its handshake line (${exitText(outcome.status)})` +
         (launched.records.length ? "; see its stderr below" : "") +
@@ -138,6 +144,9 @@ async function examine(
     info = readHandshake(launched, settings);
   } catch (err) {
     report.errors.push((err as Error).message);
+    if (err instanceof PluginError && err.code === "unrecognized-handshake") {
+      report.diagnostics = await handshakeDiagnostics(resolveExecutable(settings.cmd[0]));
+    }
     return;
   }
   report.version = { negotiated: info.appVersion, offered: settings.versions };
@@ -308,5 +317,6 @@ export function renderInspect(report: InspectReport, io: CliIo): string {
     );
   }
   for (const e of report.errors) out.push(`${c.red("error")}: ${e}`);
+  if (report.diagnostics) out.push(report.diagnostics.trimEnd());
   return out.join("\n") + "\n";
 }
