@@ -53,7 +53,13 @@ Deno.test("plugin server process: headers first, setup RPCs, queries, chunking, 
     const stream = new QueryStream(plugin.client);
 
     await t.step("response headers arrive as the stream opens, before any message", async () => {
-      await stream.headers; // would hang (as Hipcheck core does) without sendMetadata
+      // Without sendMetadata grpc-js would hold the headers until the first message, and core
+      // (like this driver) sends nothing before it has them: it would wait forever.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const noHeaders = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no response headers within 20 s")), 20_000);
+      });
+      await Promise.race([stream.headers, noHeaders]).finally(() => clearTimeout(timer));
       assert.equal(stream.messagesBeforeHeaders, 0);
     });
 
