@@ -159,13 +159,14 @@ const BROKEN_MODES: [string, string[], Record<string, RegExp>][] = [
     leftovers: /got files in PLUGIN_UNIX_SOCKET_DIR\/TMPDIR: broken-plugin-cache/,
   }],
   ["ignore-port-range", ["--env", "BROKEN_NETWORK=tcp", "--network", "tcp"], {
-    "tcp-port-range": /got 127\.0\.0\.1:19000$/,
+    "tcp-port-range": /got 127\.0\.0\.1:190[0-4]\d$/, // 19000-19049, whatever is free
   }],
 ];
 
 Deno.test("cli check: each broken plugin fails its point, and only that one", async () => {
+  // Two at a time: each check already runs its four sessions side by side.
   const runs = await inPool(
-    3,
+    2,
     BROKEN_MODES.map(([mode, extra]) => () =>
       plugwire(["check", ...COOKIE, ...extra, "--env", `BROKEN_MODE=${mode}`, "--", ...BROKEN])
     ),
