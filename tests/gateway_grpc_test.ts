@@ -6,6 +6,10 @@
  */
 
 import assert from "node:assert/strict";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { KV } from "../gen/kv/kv_pb.ts";
+import { Streams } from "../gen/streams/streams_pb.ts";
 import { type Gateway, startGateway } from "../gateway.ts";
 import { pidAlive } from "../internal/runtime.ts";
 import { denoCommand, eventually, HANDSHAKE, TEST_MARK, testNoLeftovers } from "./_util.ts";
@@ -232,6 +236,39 @@ Deno.test("gRPC plugin: versions = [...] negotiates the highest common protocol 
   assert.ok(!helper.methods.includes("proto.KV/Get"));
   const doubled = await rpc(s.gateway, "grpctest.Test/Double", { input: 21 });
   assert.deepEqual(doubled.json, { output: 42 });
+});
+
+Deno.test("gRPC plugin: a real Connect client (connect-web, JSON) calls it through the gateway", async () => {
+  await using s = await gatewayWith();
+  const transport = createConnectTransport({
+    baseUrl: `${s.gateway.url}/plugins/helper`,
+    useBinaryFormat: false,
+    interceptors: [(next) => (request) => {
+      request.header.set("authorization", `Bearer ${KEY}`);
+      return next(request);
+    }],
+  });
+  const kv = createClient(KV, transport);
+  await kv.put({ key: "connect", value: new TextEncoder().encode("hi") });
+  assert.equal(new TextDecoder().decode((await kv.get({ key: "connect" })).value), "hi");
+  // The gateway's error body and status map back onto Connect's codes.
+  const err = await kv.get({ key: "absent" }).catch((e) => e);
+  assert.ok(err instanceof ConnectError, String(err));
+  assert.equal(err.code, Code.NotFound);
+  assert.equal(err.rawMessage, "no key absent");
+  const streams = createClient(Streams, transport);
+  assert.equal((await streams.next({ value: 41n })).value, 42n);
+  const deadline = await streams.next({ value: 1n }, { timeoutMs: 60_000 });
+  assert.equal(deadline.value, 2n);
+  const anonymous = createClient(
+    KV,
+    createConnectTransport({
+      baseUrl: `${s.gateway.url}/plugins/helper`,
+      useBinaryFormat: false,
+    }),
+  );
+  const denied = await anonymous.get({ key: "connect" }).catch((e) => e);
+  assert.equal((denied as ConnectError).code, Code.Unauthenticated);
 });
 
 testNoLeftovers();
