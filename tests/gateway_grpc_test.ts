@@ -238,7 +238,7 @@ Deno.test("gRPC plugin: versions = [...] negotiates the highest common protocol 
   assert.deepEqual(doubled.json, { output: 42 });
 });
 
-Deno.test("gRPC plugin: a real Connect client (connect-web, JSON) calls it through the gateway", async () => {
+Deno.test("gRPC plugin: a real Connect client (connect-web, JSON and binary) calls it through the gateway", async () => {
   await using s = await gatewayWith();
   const transport = createConnectTransport({
     baseUrl: `${s.gateway.url}/plugins/helper`,
@@ -260,6 +260,21 @@ Deno.test("gRPC plugin: a real Connect client (connect-web, JSON) calls it throu
   assert.equal((await streams.next({ value: 41n })).value, 42n);
   const deadline = await streams.next({ value: 1n }, { timeoutMs: 60_000 });
   assert.equal(deadline.value, 2n);
+  // Connect's binary unary (application/proto) too.
+  const binary = createClient(
+    KV,
+    createConnectTransport({
+      baseUrl: `${s.gateway.url}/plugins/helper`,
+      useBinaryFormat: true,
+      interceptors: [(next) => (request) => {
+        request.header.set("authorization", `Bearer ${KEY}`);
+        return next(request);
+      }],
+    }),
+  );
+  assert.equal(new TextDecoder().decode((await binary.get({ key: "connect" })).value), "hi");
+  const binaryErr = await binary.get({ key: "absent" }).catch((e) => e);
+  assert.equal((binaryErr as ConnectError).code, Code.NotFound);
   const anonymous = createClient(
     KV,
     createConnectTransport({

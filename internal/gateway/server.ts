@@ -6,6 +6,7 @@
  * @module
  */
 
+import { fromBinary, fromJson, type JsonValue, toBinary, toJson } from "@bufbuild/protobuf";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { cors } from "hono/cors";
@@ -480,19 +481,30 @@ export class GatewayCore {
 
   async #callGrpc(c: Context<Env>, slot: PluginSlot<GrpcInstance>): Promise<Response> {
     const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-    if (type !== "application/json") {
+    if (type !== "application/json" && type !== "application/proto") {
       return new Response(
-        JSON.stringify({ code: "unknown", message: "send the request as application/json" }),
+        JSON.stringify({
+          code: "unknown",
+          message: "send the request as application/json (or Connect's application/proto)",
+        }),
         {
           status: 415,
-          headers: { "content-type": "application/json", "accept-post": "application/json" },
+          headers: {
+            "content-type": "application/json",
+            "accept-post": "application/json, application/proto",
+          },
         },
       );
     }
-    let json;
+    const binary = type === "application/proto";
+    let json: JsonValue = {};
+    let bytes: Uint8Array | undefined;
     try {
-      const text = await c.req.text();
-      json = text.trim() === "" ? {} : JSON.parse(text);
+      if (binary) bytes = new Uint8Array(await c.req.arrayBuffer());
+      else {
+        const text = await c.req.text();
+        json = text.trim() === "" ? {} : JSON.parse(text);
+      }
     } catch {
       return connectErrorResponse(Status.INVALID_ARGUMENT, "the request body is not valid JSON");
     }
@@ -507,6 +519,27 @@ export class GatewayCore {
     } catch (err) {
       lease.release(!isServerError(err));
       return errorResponse(err);
+    }
+    if (bytes) {
+      if (method.kind !== "unary") {
+        lease.release(true);
+        return connectErrorResponse(
+          Status.UNIMPLEMENTED,
+          `${path} is not unary; call it with application/json`,
+        );
+      }
+      // Connect's binary unary: the same call, the messages as protobuf bytes.
+      try {
+        json = toJson(method.desc.input, fromBinary(method.desc.input, bytes), {
+          registry: services.registry,
+        });
+      } catch (err) {
+        lease.release(true);
+        return connectErrorResponse(
+          Status.INVALID_ARGUMENT,
+          `the body is not a ${method.input}: ${messageOf(err)}`,
+        );
+      }
     }
     if (method.kind === "server_streaming") {
       let replies: AsyncIterator<unknown>;
@@ -548,6 +581,12 @@ export class GatewayCore {
     try {
       const reply = await services.callUnary(method, json, options);
       lease.release(true);
+      if (bytes) {
+        const message = fromJson(method.desc.output, reply, { registry: services.registry });
+        return new Response(toBinary(method.desc.output, message), {
+          headers: { "content-type": "application/proto" },
+        });
+      }
       return new Response(JSON.stringify(reply), {
         headers: { "content-type": "application/json" },
       });
