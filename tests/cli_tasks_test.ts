@@ -55,6 +55,33 @@ Deno.test("cli bundle: a bundled plugin passes check; the bundled command runs",
       new TextDecoder().decode(codegen.stderr),
       /codegen is a task of a plugwire checkout/,
     );
+
+    // `deno task bundle cli.ts` (scripts/ship.ts as is) gives it a plugin's permissions only:
+    // it says how to run it instead of failing obscurely.
+    const shipped = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "-q",
+        "bundle",
+        new URL("../cli.ts", import.meta.url).pathname,
+        `${dir}/plugwire.js`,
+      ],
+      cwd: new URL("../", import.meta.url).pathname,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(shipped.code, 0, new TextDecoder().decode(shipped.stderr));
+    const restricted = await new Deno.Command(`${dir}/plugwire.js`, {
+      args: ["inspect", ...COOKIE, "--", ...BROKEN],
+      env: { PATH: path, PLUGWIRE_TEST_MARK: TEST_MARK },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(restricted.code, 1);
+    assert.match(
+      new TextDecoder().decode(restricted.stderr),
+      /may not start processes: run it with deno run -A/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

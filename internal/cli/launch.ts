@@ -124,10 +124,14 @@ export async function launch(
     });
   } catch (cause) {
     await removePath(root);
+    const message = (cause as Error).message;
+    // Deno without --allow-run (e.g. a file bundled with a plugin's permissions).
+    const hint = /Requires run access|NotCapable/.test(message)
+      ? "this plugwire may not start processes: run it with deno run -A"
+      : "check the path after -- and that the file is executable";
     throw new PluginError(
       "exited-before-connect",
-      `cannot start ${JSON.stringify(settings.cmd[0])}: ${(cause as Error).message}` +
-        " (check the path after -- and that the file is executable)",
+      `cannot start ${JSON.stringify(settings.cmd[0])}: ${message} (${hint})`,
       { cause },
     );
   }
