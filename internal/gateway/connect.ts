@@ -6,7 +6,8 @@
  * @module
  */
 
-import { Status, type StatusCode } from "../errors.ts";
+import { DynamicError } from "../dynamic.ts";
+import { RpcError, Status, type StatusCode } from "../errors.ts";
 
 /** Connect's code names by gRPC status number. */
 const CODE_NAMES: Record<number, string> = {
@@ -78,4 +79,31 @@ export function connectErrorResponse(
     status: httpStatusOf(status),
     headers: { "content-type": "application/json", ...headers },
   });
+}
+
+/** The gRPC status and message a failure is answered with. */
+function statusOf(err: unknown): { status: number; message: string } {
+  if (err instanceof RpcError) return { status: err.code, message: err.details };
+  if (err instanceof DynamicError) return { status: err.status, message: err.message };
+  if (err && typeof err === "object" && "status" in err && typeof err.status === "number") {
+    return { status: err.status, message: (err as unknown as Error).message };
+  }
+  return { status: Status.INTERNAL, message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The Connect error body of a failure (for the last line of an NDJSON stream). */
+export function errorBodyOf(err: unknown): ConnectErrorBody {
+  const { status, message } = statusOf(err);
+  return { code: connectCode(status), message };
+}
+
+/** The Connect error response of a failure. */
+export function errorResponseOf(err: unknown): Response {
+  const { status, message } = statusOf(err);
+  return connectErrorResponse(status, message);
+}
+
+/** True when the failure is answered with a 5xx (what a plugin's `errors` count counts). */
+export function isServerError(err: unknown): boolean {
+  return httpStatusOf(statusOf(err).status) >= 500;
 }

@@ -16,6 +16,7 @@ import { HipcheckCoreError } from "../hipcheck/core_errors.ts";
 import { Status } from "../errors.ts";
 import { pidAlive } from "../runtime.ts";
 import type { HipcheckPluginSection } from "./config.ts";
+import { errorResponseOf, isServerError } from "./connect.ts";
 import type { Instance } from "./slot.ts";
 
 /** A query's answer. */
@@ -124,4 +125,24 @@ export async function startHipcheckPlugin(
       await core.close();
     },
   };
+}
+
+/** Answers `POST /hipcheck/<publisher>/<name>[/<query>]`; `release(ok)` is called once. */
+export async function answerHipcheck(
+  instance: HipcheckInstance,
+  query: string,
+  key: unknown,
+  timeoutMs: number,
+  release: (ok: boolean) => void,
+): Promise<Response> {
+  try {
+    const answer = await instance.query(query, key, timeoutMs);
+    release(true);
+    return new Response(JSON.stringify(answer), {
+      headers: { "content-type": "application/json" },
+    });
+  } catch (err) {
+    release(!isServerError(err));
+    return errorResponseOf(err);
+  }
 }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { Status } from "../errors.ts";
+import { connectErrorResponse } from "./connect.ts";
 import type { Instance } from "./slot.ts";
 
 /**
@@ -255,4 +257,38 @@ export async function readBody(request: Request): Promise<unknown> {
   if (type.startsWith("text/")) return await request.text();
   const bytes = new Uint8Array(await request.arrayBuffer());
   return bytes.length ? bytes : undefined;
+}
+
+/**
+ * Runs the plugin's handler on a request, within the deadline: its answer as a response, 504
+ * when the deadline passes first, 500 (the error goes to `log`, not to the client) when it
+ * throws.
+ */
+export async function answerModule(
+  id: string,
+  instance: ModuleInstance,
+  request: PluginRequest,
+  log: (line: string) => void,
+  timeoutMs: number,
+): Promise<Response> {
+  // Only the deadline: Deno's request.signal also fires after a successful response.
+  const signal = AbortSignal.timeout(timeoutMs);
+  const ctx: PluginContext = { id, params: instance.params, log, signal };
+  const timedOut = new Promise<"timeout">((resolve) => {
+    if (signal.aborted) resolve("timeout");
+    signal.addEventListener("abort", () => resolve("timeout"), { once: true });
+  });
+  try {
+    const result = await Promise.race([
+      Promise.resolve().then(() => instance.plugin.handle(request, ctx)),
+      timedOut,
+    ]);
+    if (result === "timeout") {
+      return connectErrorResponse(Status.DEADLINE_EXCEEDED, `${id} did not answer in time`);
+    }
+    return toResponse(result);
+  } catch (err) {
+    log(`[gateway] handler failed: ${err instanceof Error ? err.message : String(err)}`);
+    return connectErrorResponse(Status.INTERNAL, `${id} failed to handle the request`);
+  }
 }

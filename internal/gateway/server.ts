@@ -6,30 +6,26 @@
  * @module
  */
 
-import { fromBinary, fromJson, type JsonValue, toBinary, toJson } from "@bufbuild/protobuf";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { cors } from "hono/cors";
 import { bodyLimit } from "hono/body-limit";
 import { RpcError, Status } from "../errors.ts";
-import { DynamicError } from "../dynamic.ts";
 import { checkKey, KeySet, type KeySources } from "./auth.ts";
 import type { GatewayConfig, HipcheckPluginSection, PluginSection } from "./config.ts";
-import { connectCode, connectErrorResponse, httpStatusOf } from "./connect.ts";
-import { type GrpcInstance, startGrpcPlugin } from "./grpc_plugin.ts";
+import { connectErrorResponse } from "./connect.ts";
+import { answerGrpc, type GrpcInstance, readGrpcBody, startGrpcPlugin } from "./grpc_plugin.ts";
 import {
-  type HttpPlugin,
+  answerModule,
   type ModuleInstance,
-  type PluginContext,
   type PluginRequest,
   readBody,
   startModulePlugin,
-  toResponse,
 } from "./module_plugin.ts";
 import { prometheusText } from "./metrics.ts";
 import { type Instance, messageOf, PluginSlot, type SlotStatus } from "./slot.ts";
 import { STATUS_PAGE_HTML } from "./status_page.ts";
-import { type HipcheckInstance, startHipcheckPlugin } from "./hipcheck_plugin.ts";
+import { answerHipcheck, type HipcheckInstance, startHipcheckPlugin } from "./hipcheck_plugin.ts";
 
 /** What the HTTP layer passes along with each request. */
 export interface ConnInfo {
@@ -424,176 +420,50 @@ export class GatewayCore {
   async #callModule(c: Context<Env>, slot: PluginSlot<ModuleInstance>): Promise<Response> {
     const lease = this.#acquire(slot);
     if (lease instanceof Response) return lease;
-    let ok = false;
+    let ok = true; // a bad body is the client's mistake, not the plugin's
     try {
       let body: unknown;
       try {
         body = await readBody(c.req.raw);
       } catch {
-        ok = true; // the client's mistake, not the plugin's
         return connectErrorResponse(Status.INVALID_ARGUMENT, "the request body is not valid JSON");
       }
-      const id = slot.id;
-      const prefix = `/${id}`;
       const url = new URL(c.req.url);
       const request: PluginRequest = {
         method: c.req.method,
-        path: url.pathname.slice(prefix.length) || "/",
+        path: url.pathname.slice(`/${slot.id}`.length) || "/",
         query: url.searchParams,
         headers: c.req.raw.headers,
         body,
         clientAddress: this.#clientAddress(c),
         raw: c.req.raw,
       };
-      // (Deno's request.signal also fires after a successful response, so only the deadline.)
-      const signal = AbortSignal.timeout(this.#deadlineMs(c.req.raw));
-      const ctx: PluginContext = {
-        id,
-        params: lease.instance.params,
-        log: (line) => slot.log(line),
-        signal,
+      const log = (line: string) => {
+        slot.log(line);
+        if (line.startsWith("[gateway]")) this.#log(`${slot.id}: ${line.slice(10)}`);
       };
-      const plugin: HttpPlugin = lease.instance.plugin;
-      const timedOut = new Promise<"timeout">((resolve) => {
-        if (signal.aborted) resolve("timeout");
-        signal.addEventListener("abort", () => resolve("timeout"), { once: true });
-      });
-      try {
-        const result = await Promise.race([
-          Promise.resolve().then(() => plugin.handle(request, ctx)),
-          timedOut,
-        ]);
-        if (result === "timeout") {
-          return connectErrorResponse(Status.DEADLINE_EXCEEDED, `${id} did not answer in time`);
-        }
-        const response = toResponse(result);
-        ok = response.status < 500;
-        return response;
-      } catch (err) {
-        slot.log(`[gateway] handler failed: ${messageOf(err)}`);
-        this.#log(`${id}: handler failed: ${messageOf(err)}`);
-        return connectErrorResponse(Status.INTERNAL, `${id} failed to handle the request`);
-      }
+      const response = await answerModule(
+        slot.id,
+        lease.instance,
+        request,
+        log,
+        this.#deadlineMs(c.req.raw),
+      );
+      ok = response.status < 500;
+      return response;
     } finally {
       lease.release(ok);
     }
   }
 
   async #callGrpc(c: Context<Env>, slot: PluginSlot<GrpcInstance>): Promise<Response> {
-    const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-    if (type !== "application/json" && type !== "application/proto") {
-      return new Response(
-        JSON.stringify({
-          code: "unknown",
-          message: "send the request as application/json (or Connect's application/proto)",
-        }),
-        {
-          status: 415,
-          headers: {
-            "content-type": "application/json",
-            "accept-post": "application/json, application/proto",
-          },
-        },
-      );
-    }
-    const binary = type === "application/proto";
-    let json: JsonValue = {};
-    let bytes: Uint8Array | undefined;
-    try {
-      if (binary) bytes = new Uint8Array(await c.req.arrayBuffer());
-      else {
-        const text = await c.req.text();
-        json = text.trim() === "" ? {} : JSON.parse(text);
-      }
-    } catch {
-      return connectErrorResponse(Status.INVALID_ARGUMENT, "the request body is not valid JSON");
-    }
+    // The body is read before a concurrency slot is taken: a slow upload holds none.
+    const body = await readGrpcBody(c.req.raw);
+    if (body instanceof Response) return body;
     const lease = this.#acquire(slot);
     if (lease instanceof Response) return lease;
     const path = `${c.req.param("service")}/${c.req.param("method")}`;
-    const { services } = lease.instance;
-    const options = { timeoutMs: this.#deadlineMs(c.req.raw) };
-    let method;
-    try {
-      method = services.method(path);
-    } catch (err) {
-      lease.release(!isServerError(err));
-      return errorResponse(err);
-    }
-    if (bytes) {
-      if (method.kind !== "unary") {
-        lease.release(true);
-        return connectErrorResponse(
-          Status.UNIMPLEMENTED,
-          `${path} is not unary; call it with application/json`,
-        );
-      }
-      // Connect's binary unary: the same call, the messages as protobuf bytes.
-      try {
-        json = toJson(method.desc.input, fromBinary(method.desc.input, bytes), {
-          registry: services.registry,
-        });
-      } catch (err) {
-        lease.release(true);
-        return connectErrorResponse(
-          Status.INVALID_ARGUMENT,
-          `the body is not a ${method.input}: ${messageOf(err)}`,
-        );
-      }
-    }
-    if (method.kind === "server_streaming") {
-      let replies: AsyncIterator<unknown>;
-      let first: IteratorResult<unknown>;
-      try {
-        replies = services.callServerStream(method, json, options)[Symbol.asyncIterator]();
-        first = await replies.next();
-      } catch (err) {
-        lease.release(!isServerError(err));
-        return errorResponse(err);
-      }
-      const encoder = new TextEncoder();
-      let pending: IteratorResult<unknown> | undefined = first;
-      const stream = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          try {
-            const item = pending ?? await replies.next();
-            pending = undefined;
-            if (item.done) {
-              lease.release(true);
-              controller.close();
-              return;
-            }
-            controller.enqueue(encoder.encode(JSON.stringify(item.value) + "\n"));
-          } catch (err) {
-            // The status line is sent already: the error is the stream's last line.
-            lease.release(!isServerError(err));
-            controller.enqueue(encoder.encode(JSON.stringify({ error: errorBody(err) }) + "\n"));
-            controller.close();
-          }
-        },
-        async cancel() {
-          lease.release(true);
-          await replies.return?.();
-        },
-      });
-      return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
-    }
-    try {
-      const reply = await services.callUnary(method, json, options);
-      lease.release(true);
-      if (bytes) {
-        const message = fromJson(method.desc.output, reply, { registry: services.registry });
-        return new Response(toBinary(method.desc.output, message), {
-          headers: { "content-type": "application/proto" },
-        });
-      }
-      return new Response(JSON.stringify(reply), {
-        headers: { "content-type": "application/json" },
-      });
-    } catch (err) {
-      lease.release(!isServerError(err));
-      return errorResponse(err);
-    }
+    return await answerGrpc(lease.instance, path, body, this.#deadlineMs(c.req.raw), lease.release);
   }
 
   async #callHipcheck(
@@ -610,40 +480,12 @@ export class GatewayCore {
     }
     const lease = this.#acquire(slot);
     if (lease instanceof Response) return lease;
-    try {
-      const output = await lease.instance.query(query ?? "", key, this.#deadlineMs(c.req.raw));
-      lease.release(true);
-      return new Response(JSON.stringify(output), {
-        headers: { "content-type": "application/json" },
-      });
-    } catch (err) {
-      lease.release(!isServerError(err));
-      return errorResponse(err);
-    }
+    return await answerHipcheck(
+      lease.instance,
+      query ?? "",
+      key,
+      this.#deadlineMs(c.req.raw),
+      lease.release,
+    );
   }
-}
-
-function errorBody(err: unknown): { code: string; message: string } {
-  const { status, message } = errorParts(err);
-  return { code: connectCode(status), message };
-}
-
-function errorParts(err: unknown): { status: number; message: string } {
-  if (err instanceof RpcError) return { status: err.code, message: err.details };
-  if (err instanceof DynamicError) return { status: err.status, message: err.message };
-  if (err && typeof err === "object" && "status" in err && typeof err.status === "number") {
-    return { status: err.status, message: messageOf(err) };
-  }
-  return { status: Status.INTERNAL, message: messageOf(err) };
-}
-
-/** True when the error is answered with a 5xx (what the `errors` count counts). */
-function isServerError(err: unknown): boolean {
-  return httpStatusOf(errorParts(err).status) >= 500;
-}
-
-/** A Connect error response for a failed call. */
-function errorResponse(err: unknown): Response {
-  const { status, message } = errorParts(err);
-  return connectErrorResponse(status, message);
 }
