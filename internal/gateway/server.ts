@@ -14,6 +14,7 @@ import { RpcError, Status } from "../errors.ts";
 import { checkKey, KeySet, type KeySources } from "./auth.ts";
 import type { GatewayConfig, HipcheckPluginSection, PluginSection } from "./config.ts";
 import { connectErrorResponse } from "./connect.ts";
+import { loadGatewayConfig } from "./load.ts";
 import { answerGrpc, type GrpcInstance, readGrpcBody, startGrpcPlugin } from "./grpc_plugin.ts";
 import {
   answerModule,
@@ -367,7 +368,6 @@ export class GatewayCore {
       ));
       return { ok: Object.keys(failed).length === 0, failed };
     }
-    const { loadGatewayConfig } = await import("./load.ts");
     let next: GatewayConfig;
     try {
       next = await loadGatewayConfig(file, this.#options.env);
