@@ -90,20 +90,13 @@ export class Gateway {
   readonly #core: GatewayCore;
   readonly #listener: Listener;
   readonly #log: (line: string) => void;
-  readonly #env: Record<string, string | undefined> | undefined;
   readonly #cleanups: (() => void)[] = [];
   #stopping: Promise<void> | undefined;
   #resolveClosed!: () => void;
 
   /** @internal Use {@link startGateway}. */
-  constructor(
-    core: GatewayCore,
-    listener: Listener,
-    log: (line: string) => void,
-    env?: Record<string, string | undefined>,
-  ) {
+  constructor(core: GatewayCore, listener: Listener, log: (line: string) => void) {
     this.#core = core;
-    this.#env = env;
     this.#listener = listener;
     this.#log = log;
     this.url = listener.url;
@@ -137,18 +130,8 @@ export class Gateway {
    * Reads the configuration file again and applies it (plugins added, removed, reloaded).
    * An invalid file changes nothing and rejects with its {@link GatewayConfigError}.
    */
-  async reload(): Promise<{ failed: Record<string, string> }> {
-    const file = this.#core.config.file;
-    if (!file) {
-      const failed: Record<string, string> = {};
-      await Promise.all(
-        this.#core.config.plugins.map((p) =>
-          this.#core.reloadPlugin(p.id).catch((err) => failed[p.id] = messageOf(err))
-        ),
-      );
-      return { failed };
-    }
-    return await this.#core.applyConfig(await loadGatewayConfig(file, this.#env));
+  reload(): Promise<{ failed: Record<string, string> }> {
+    return this.#core.reloadAll();
   }
 
   /**
@@ -266,7 +249,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     tls: config.tls,
   });
   if (config.pidfile) await writeFile(config.pidfile, `${ownPid()}\n`);
-  const gateway = new Gateway(core, listener, log, options.env);
+  const gateway = new Gateway(core, listener, log);
   // Signals first: a SIGTERM while plugins start still stops the ones already running.
   gateway._installHandlers(options.handleSignals ?? true);
   await core.start();

@@ -305,8 +305,14 @@ export class GatewayCore {
     app.post("/-/reload", async (c) => {
       const denied = deny(c.req.raw, globalKeys);
       if (denied) return denied;
-      const result = await this.#reloadAll();
-      return c.json(result, result.ok ? 200 : 409);
+      try {
+        const { failed } = await this.reloadAll();
+        const ok = Object.keys(failed).length === 0;
+        return c.json({ ok, failed }, ok ? 200 : 409);
+      } catch (err) {
+        // A config error names keys and lines, never values.
+        return c.json({ ok: false, failed: {}, error: messageOf(err) }, 409);
+      }
     });
 
     // ---- subprocess gRPC plugins: POST /plugins/<id>/<package.Service>/<Method> ----
@@ -357,7 +363,12 @@ export class GatewayCore {
     return slot?.kind === kind ? slot : undefined;
   }
 
-  async #reloadAll(): Promise<{ ok: boolean; failed: Record<string, string>; error?: string }> {
+  /**
+   * Reads the configuration file again and applies it (without a file: reloads every plugin).
+   * Returns the ids whose reload failed.
+   * @throws {GatewayConfigError} When the file is invalid; nothing changes then.
+   */
+  async reloadAll(): Promise<{ failed: Record<string, string> }> {
     const file = this.#config.file;
     if (!file) {
       const failed: Record<string, string> = {};
@@ -366,17 +377,9 @@ export class GatewayCore {
           failed[id] = messageOf(err);
         })
       ));
-      return { ok: Object.keys(failed).length === 0, failed };
+      return { failed };
     }
-    let next: GatewayConfig;
-    try {
-      next = await loadGatewayConfig(file, this.#options.env);
-    } catch (err) {
-      // The config error names keys and lines, never values.
-      return { ok: false, failed: {}, error: messageOf(err) };
-    }
-    const { failed } = await this.applyConfig(next);
-    return { ok: Object.keys(failed).length === 0, failed };
+    return await this.applyConfig(await loadGatewayConfig(file, this.#options.env));
   }
 
   /** The request's deadline: the config's, or a shorter `Connect-Timeout-Ms`. */
