@@ -98,6 +98,9 @@ export class PluginProcess {
   readonly service: ServiceClient<typeof PluginService>;
   readonly #child: Deno.ChildProcess;
   readonly #stderrDone: Promise<void>;
+  readonly #stdoutDone: Promise<void>;
+  /** What the plugin wrote to stdout (Hipcheck core passes it into its own stdout). */
+  stdout = "";
 
   /**
    * Starts `script` (a TypeScript file of this repository) or, given an array, that command,
@@ -112,9 +115,14 @@ export class PluginProcess {
       args: rest,
       env: { PLUGWIRE_TEST_MARK: TEST_MARK, NO_COLOR: "1", ...env },
       stdin: "null",
-      stdout: "null",
+      stdout: "piped",
       stderr: "piped",
     }).spawn();
+    this.#stdoutDone = (async () => {
+      for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+        this.stdout += text;
+      }
+    })();
     this.status = this.#child.status;
     this.#stderrDone = (async () => {
       let rest = "";
@@ -155,11 +163,13 @@ export class PluginProcess {
     }
     await this.status;
     await this.#stderrDone;
+    await this.#stdoutDone;
   }
 
   async exited(): Promise<Deno.CommandStatus> {
     const status = await this.status;
     await this.#stderrDone;
+    await this.#stdoutDone;
     this.client.close();
     return status;
   }

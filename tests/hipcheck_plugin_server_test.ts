@@ -34,7 +34,15 @@ Deno.test("plugin server process: headers first, setup RPCs, queries, chunking, 
 
     await t.step("setup RPCs answer in core's order", async () => {
       const schemas = await Array.fromAsync(plugin.service.getQuerySchemas({ empty: {} }));
-      assert.deepEqual(schemas.map((s) => s.queryName), ["", "echo", "big", "fail", "ask", "both"]);
+      assert.deepEqual(schemas.map((s) => s.queryName), [
+        "",
+        "echo",
+        "big",
+        "fail",
+        "ask",
+        "noisy",
+        "both",
+      ]);
       for (const s of schemas) {
         JSON.parse(s.keySchema);
         JSON.parse(s.outputSchema);
@@ -288,12 +296,28 @@ Deno.test("plugin server process: headers first, setup RPCs, queries, chunking, 
       },
     );
 
+    await t.step("console output becomes log records; nothing reaches stdout", async () => {
+      const { exchange, chunks } = submit(23, "noisy", ['hi "there"']);
+      stream.send(...chunks);
+      assert.deepEqual((await stream.nextMessage(exchange)).outputs, ['hi "there"']);
+      await eventually(
+        "the captured lines",
+        () => plugin.records().some((r) => r.fields.message === 'to stderr: hi "there"'),
+      );
+      const captured = plugin.records().filter((r) => r.fields.message.startsWith("to std"));
+      assert.deepEqual(captured.map((r) => [r.level, r.fields.message]), [
+        ["INFO", 'to stdout: hi "there"'],
+        ["ERROR", 'to stderr: hi "there"'],
+      ]);
+    });
+
     await t.step("core closing the stream ends the process, status 0", async () => {
       stream.close();
       await stream.ended;
       const status = await plugin.exited();
       assert.equal(status.code, 0);
       assert.equal(status.signal, null);
+      assert.equal(plugin.stdout, "");
     });
   } finally {
     await plugin.stop();

@@ -18,9 +18,14 @@ import {
 import { messagesOf, serviceDefinition, type ServiceImpl } from "../grpc.ts";
 import { serviceHandlers } from "../grpc_server.ts";
 import { RpcError, Status } from "../errors.ts";
-import { exitProcess, onSignal, programArgs } from "../runtime.ts";
+import { captureOutput, exitProcess, onSignal, programArgs } from "../runtime.ts";
 import { ConfigError, HipcheckError } from "./errors.ts";
-import { hipcheckLogger, type HipcheckLogLevel, parseLogLevel } from "./log.ts";
+import {
+  type HipcheckLogger,
+  hipcheckLogger,
+  type HipcheckLogLevel,
+  parseLogLevel,
+} from "./log.ts";
 import { compiledPlugin, type HipcheckPlugin, type PluginSetup, setUpPlugin } from "./plugin.ts";
 import { MAX_CHUNK_BYTES, routeFromCore } from "./query_state_machine.ts";
 import { PluginSession } from "./session.ts";
@@ -53,6 +58,13 @@ export interface ServePluginOptions {
   writeLog?: (line: string) => void;
   /** The chunk budget in bytes (default 4 MiB − 1 KiB, as Hipcheck; tests use small ones). */
   maxChunkBytes?: number;
+  /**
+   * Turns what the plugin writes to stdout and stderr (`console.log`, `console.error`…) into
+   * log records, INFO and ERROR (default: when `exit` is on, i.e. serving as the process).
+   * Hipcheck core passes a plugin's stdout straight to its own, into its report, and drops
+   * stderr lines that are not log records.
+   */
+  captureOutput?: boolean;
 }
 
 /**
@@ -152,6 +164,7 @@ export async function servePlugin(
   const log = hipcheckLogger(plugin.name, logLevel, options.writeLog);
   const maxBytes = options.maxChunkBytes ?? MAX_CHUNK_BYTES;
   const exit = options.exit ?? true;
+  if (options.captureOutput ?? exit) captureAsLog(log);
 
   let setup: PluginSetup | undefined;
   const ensureSetup = async (): Promise<PluginSetup | undefined> => {
@@ -301,6 +314,20 @@ export async function servePlugin(
     listened_ms: Math.round(performance.now() - entered),
   });
   return { port: boundPort, closed, close: stop };
+}
+
+/** Output written through the runtime becomes log records, one per line. */
+function captureAsLog(log: HipcheckLogger): void {
+  const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
+  const pending = { stdout: "", stderr: "" };
+  captureOutput((channel, bytes) => {
+    const lines = (pending[channel] + decoder[channel].decode(bytes, { stream: true })).split("\n");
+    pending[channel] = lines.pop()!;
+    for (const line of lines) {
+      if (channel === "stdout") log.info(line, { stream: "stdout" });
+      else log.error(line, { stream: "stderr" });
+    }
+  });
 }
 
 /**
