@@ -355,6 +355,16 @@ export function exitProcess(code: number): never {
   process.exit(code);
 }
 
+/** The program's own arguments (after the runtime and the script). */
+export function programArgs(): string[] {
+  return deno ? [...deno.args] : process.argv.slice(2);
+}
+
+/** This process's pid. */
+export function ownPid(): number {
+  return process.pid;
+}
+
 /** Whether this runtime is Deno (for diagnostics only). */
 export const runtimeName: string = deno ? `deno ${deno.version.deno}` : `node ${process.version}`;
 
@@ -576,9 +586,4 @@ export function removeEmptyDirSync(p: string): void {
   } catch {
     // Not empty, or already gone: either way not ours to force.
   }
-}
-
-/** This process's id. */
-export function ownPid(): number {
-  return process.pid;
 }

@@ -28,6 +28,14 @@ export interface Peers {
   PY_KV_STUBS: string;
   PYVIDER_PYTHON: string;
   PYVIDER_HOST: string;
+  /** A plugin of ours on pyvider-rpcplugin (the package ships no example). */
+  PYVIDER_PLUGIN: string;
+  /** Python of the venv holding hipcheck-sdk (see peers.sh). */
+  HC_VENV_PYTHON: string;
+  /** The unpacked hipcheck-sdk sdist. */
+  HC_SDK_SDIST: string;
+  /** The SDK's own example plugin `mitre/example` (tests/example-plugin/test_main.py). */
+  HC_EXAMPLE_PLUGIN: string;
   RPCPLUGIN_COUNT_SERVER?: string;
   RPCPLUGIN_COUNT_CLIENT?: string;
 }
@@ -63,6 +71,10 @@ const REQUIRED: readonly (keyof Peers)[] = [
   "PY_KV_STUBS",
   "PYVIDER_PYTHON",
   "PYVIDER_HOST",
+  "PYVIDER_PLUGIN",
+  "HC_VENV_PYTHON",
+  "HC_SDK_SDIST",
+  "HC_EXAMPLE_PLUGIN",
 ];
 
 /**

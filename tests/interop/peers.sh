@@ -35,6 +35,18 @@ PY_PINS=(
   "grpcio-tools==1.85.1"
   "hatchling==1.33.0" # python-plugin's build backend: lets `pip download` of the sdist skip build isolation
 )
+# Hipcheck's Python SDK, in a venv of its own: its declared deps are dev tools (pytest, sphinx,
+# grpcio-tools, datamodel-code-generator...), so it goes in with --no-deps and only what it imports
+# at run time is added, at the versions of the SDK's own uv.lock (its pb2 needs protobuf 5.29+).
+# pytest: the example plugin imports it. hatchling: the sdist's build backend (see build_python).
+HC_SDK_VERSION=0.2.1
+HC_PINS=(
+  "grpcio==1.70.0"
+  "protobuf==5.29.3"
+  "pydantic==2.10.6"
+  "pytest==8.3.5"
+  "hatchling==1.33.0"
+)
 RPCPLUGIN_VERSION=v0.3.1
 # pyvider-rpcplugin, a go-plugin-style host on grpcio that sets only the magic cookie; its own
 # venv (grpcio and protobuf versions of its own), every package pinned.
@@ -183,7 +195,37 @@ build_python() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# 4. pyvider-rpcplugin: a venv of its own (tests/interop/python/pyvider_host.py runs in it).
+# 3b. hipcheck-sdk: its venv and the unpacked sdist, whose tests/example-plugin/test_main.py is
+#     the SDK's own example plugin mitre/example (the wheel does not ship it).
+HC_VENV="$PEERS/hipcheck-venv"
+HC_KEY="$(keyof "$SCHEMA" "$PYVERSION" "hipcheck-sdk==$HC_SDK_VERSION" "${HC_PINS[@]}")"
+HC_SDIST="$PEERS/hipcheck_sdk-$HC_SDK_VERSION"
+HC_SDIST_KEY="$(keyof "$SCHEMA" "$HC_SDK_VERSION")"
+build_hipcheck() {
+  if ! fresh "$HC_VENV/.key" "$HC_KEY"; then
+    rm -rf "$HC_VENV"
+    python3 -m venv "$HC_VENV"
+    "$HC_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${HC_PINS[@]}"
+    "$HC_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+      "hipcheck-sdk==$HC_SDK_VERSION"
+    echo "$HC_KEY" >"$HC_VENV/.key"
+  fi
+  if ! fresh "$HC_SDIST/.key" "$HC_SDIST_KEY"; then
+    local t
+    t="$(mktmp)"
+    "$HC_VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+      --no-binary :all: --no-build-isolation -d "$t" "hipcheck-sdk==$HC_SDK_VERSION"
+    tar -xzf "$t/hipcheck_sdk-$HC_SDK_VERSION.tar.gz" -C "$t"
+    [[ -f "$t/hipcheck_sdk-$HC_SDK_VERSION/tests/example-plugin/test_main.py" ]] ||
+      die "hipcheck-sdk sdist has no tests/example-plugin/test_main.py"
+    rm -rf "$HC_SDIST"
+    mv "$t/hipcheck_sdk-$HC_SDK_VERSION" "$HC_SDIST"
+    echo "$HC_SDIST_KEY" >"$HC_SDIST/.key"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# 3c. pyvider-rpcplugin: a venv of its own (tests/interop/python/pyvider_host.py runs in it).
 PYVIDER_VENV="$PEERS/venv-pyvider"
 PYVIDER_KEY="$(keyof "$SCHEMA" "$PYVERSION" "${PYVIDER_PINS[@]}")"
 build_pyvider() {
@@ -196,7 +238,7 @@ build_pyvider() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# 5. RPCPlugin Go v0.3.1 (opt-in; see the header).
+# 4. RPCPlugin Go v0.3.1 (opt-in; see the header).
 RPC_DIR="$PEERS/rpcplugin"
 RPC_KEY="$(keyof "$SCHEMA" "$GOVERSION" "$RPCPLUGIN_VERSION")"
 build_rpcplugin() {
@@ -234,6 +276,10 @@ fresh "$BIN/.fixtures.key" "$FIX_KEY" && [[ -x "$BIN/gohost" && -x "$BIN/goplugi
   start_job go-fixtures build_fixtures
 fresh "$VENV/.key" "$PY_KEY" && fresh "$PEERS/pygen/.key" "$PYGEN_KEY" && fresh "$SDIST/.key" "$SDIST_KEY" ||
   start_job python-plugin build_python
+fresh "$HC_VENV/.key" "$HC_KEY" && fresh "$HC_SDIST/.key" "$HC_SDIST_KEY" ||
+  start_job hipcheck-sdk build_hipcheck
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+  die "pyvider-rpcplugin needs python3 >= 3.11 (found $PYVERSION)"
 fresh "$PYVIDER_VENV/.key" "$PYVIDER_KEY" || start_job pyvider build_pyvider
 if [[ "${PEERS_RPCPLUGIN:-0}" == 1 ]]; then
   fresh "$RPC_DIR/.key" "$RPC_KEY" || start_job rpcplugin build_rpcplugin
@@ -274,6 +320,10 @@ ENV_LINES=(
   "PY_KV_STUBS=$PEERS/pygen/kv"
   "PYVIDER_PYTHON=$PYVIDER_VENV/bin/python"
   "PYVIDER_HOST=$INTEROP/python/pyvider_host.py"
+  "PYVIDER_PLUGIN=$INTEROP/python/pyvider_plugin.py"
+  "HC_VENV_PYTHON=$HC_VENV/bin/python"
+  "HC_SDK_SDIST=$HC_SDIST"
+  "HC_EXAMPLE_PLUGIN=$HC_SDIST/tests/example-plugin/test_main.py"
 )
 if [[ -x "$RPC_DIR/bin/count-plugin-server" && -x "$RPC_DIR/bin/count-plugin-client" ]]; then
   ENV_LINES+=("RPCPLUGIN_COUNT_SERVER=$RPC_DIR/bin/count-plugin-server"
