@@ -52,6 +52,7 @@ import {
 import { trackChild, trackClient } from "./lifetime.ts";
 import { drainStdio, type StdioSink } from "./stdio.ts";
 import { channelCredentials, type TlsConfig } from "./tls.ts";
+import { clientSockets, hangUp, type Sockets } from "./hangup.ts";
 import { grpcTarget } from "./transport.ts";
 
 /**
@@ -529,6 +530,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
 
   readonly #plugins: P;
   readonly #grpc: grpc.Client;
+  readonly #sockets: Sockets;
   readonly #tls: TlsConfig | undefined;
   readonly #child: ChildHandle | undefined;
   readonly #socketDir: string | undefined;
@@ -552,6 +554,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     info: HandshakeInfo;
     plugins: P;
     grpc: grpc.Client;
+    /** The channel's sockets (hangup.ts); none for a channel someone else owns. */
+    sockets?: Sockets;
     tls?: TlsConfig;
     broker: GrpcBroker;
     name: string;
@@ -575,6 +579,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.broker = init.broker;
     this.#plugins = init.plugins;
     this.#grpc = init.grpc;
+    this.#sockets = init.sockets ?? new Set();
     this.#tls = init.tls;
     this.#child = init.child;
     this.#socketDir = init.socketDir;
@@ -784,7 +789,10 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#closing ??= (async () => {
       this.#lifetime.abort();
       this.#untrack();
-      // The channel first: a call made once `exited` has settled must see it closed.
+      // The channel first: a call made once `exited` has settled must see it closed. Its
+      // sockets are destroyed before grpc-js can say GOAWAY: Deno 2.9.6 can abort a plugwire
+      // plugin that receives one (hangup.ts); go-plugin's hosts end connections the same way.
+      hangUp(this.#sockets);
       this.#grpc.close();
       await this.broker.close();
       if (this.#hasExited && !this.#reattached && this.#socketDir) {
@@ -847,6 +855,8 @@ export async function connect<P extends HostPluginSet>(
   },
 ): Promise<PluginClient<P>> {
   const { credentials, options: tlsOptions } = channelCredentials(tls);
+  // The connection's sockets, to end it without a GOAWAY (see hangup.ts).
+  const sockets = clientSockets(credentials);
   const messageSize = messageSizeOptions(options.maxMessageBytes);
   const grpcClient = new grpc.Client(grpcTarget(info.network, info.address), credentials, {
     ...messageSize,
@@ -864,6 +874,7 @@ export async function connect<P extends HostPluginSet>(
         const details = (toRpcError(err) as RpcError).details;
         return /Last error: (.*?)(?: \([\dTZ:.-]+\))?\.? Resolution note/s.exec(details)?.[1];
       });
+    hangUp(sockets);
     grpcClient.close();
     throw new PluginError(
       "connection-failed",
@@ -884,6 +895,7 @@ export async function connect<P extends HostPluginSet>(
     info,
     plugins,
     grpc: grpcClient,
+    sockets,
     tls,
     broker,
     killGraceMs: options.killGraceMs ?? 2000,

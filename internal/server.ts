@@ -24,6 +24,7 @@ import type { Interceptor } from "./interceptors.ts";
 import type { AutoMtlsCurve } from "./mtls.ts";
 import { debugBanner } from "./reattach_format.ts";
 import { formatHandshakeLine, type HandshakeConfig, type Network } from "./handshake.ts";
+import { hangUp, serverSockets } from "./hangup.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
 import { chooseTransport, padBase64, TRANSPORTS_ENV } from "./rpcplugin.ts";
@@ -295,8 +296,8 @@ export const outputCapture: OutputCapture = new OutputCapture();
 
 /** How long a Shutdown waits for a reading host to take the plugin's captured output. */
 const STDIO_DRAIN_MS = 500;
-/** How long stopping waits for the host's open calls to end before the server cuts them. */
-const GRACEFUL_STOP_MS = 1000;
+/** How long a Shutdown waits for the host to have read its reply before the server stops. */
+const REPLY_DELIVERY_MS = 1000;
 /** How long a SIGTERM that arrives during a Shutdown waits for it to finish. */
 const SIGTERM_WAIT_MS = 5000;
 /** How long a plugin whose host died gives its own shutdown before it exits anyway. */
@@ -328,15 +329,6 @@ async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolea
     work.then(() => true, () => true),
     unrefDelay(ms).then(() => false),
   ]);
-}
-
-/**
- * Stops a grpc-js server gracefully (GOAWAY, then the open calls may finish) and cuts what is
- * still open after `ms`.
- */
-async function stopServer(server: grpc.Server, ms: number): Promise<void> {
-  const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-  if (!(await settlesWithin(graceful, ms))) server.forceShutdown();
 }
 
 function pluginSets(options: ServeOptions): Map<number, PluginSet> {
@@ -576,19 +568,19 @@ async function serveAfterCookie(
     }
   }
   // The host keeps its broker stream open for the plugin's life; stopping ends it from here,
-  // so that the server's graceful stop is not left waiting on it.
+  // so that the stream's iteration ends before the connection does.
   const endStreams = new AbortController();
   registrar.add(GRPCBroker, {
     startStream: (requests) => until(broker.runStream(() => requests), endStreams.signal),
   });
   // Answer first, then stop once the host has read the answer: a clean reply lets a host tell
   // "shut down" from "crashed", and grpclib (python-plugin's host) fails a call that is still
-  // in flight when the server's GOAWAY arrives. Raw grpc-js, because only the call object
+  // in flight when its connection ends. Raw grpc-js, because only the call object
   // leads to the reply's HTTP/2 stream. Bounded, should the host never answer the PING.
   registrar.addGrpcJs(serviceDefinition(GRPCController), {
     shutdown: (call: object, reply: (err: null, response: object) => void) => {
       reply(null, {});
-      void settlesWithin(responseDelivered(call), GRACEFUL_STOP_MS).then(() => stop());
+      void settlesWithin(responseDelivered(call), REPLY_DELIVERY_MS).then(() => stop());
     },
   });
   registrar.add(GRPCStdio, outputCapture.impl());
@@ -601,6 +593,7 @@ async function serveAfterCookie(
     maxPort: envPort("PLUGIN_MAX_PORT"),
   });
   undo.push(() => bound.cleanup());
+  const sockets = serverSockets(server);
   // If the process ends any other way (SIGTERM handler below, an uncaught error), the socket
   // file must not outlive it.
   if (bound.network === "unix") cleanups.push(onExit(() => removePathSync(bound.address)));
@@ -613,7 +606,11 @@ async function serveAfterCookie(
       outputCapture.endStreams();
       endStreams.abort();
       await broker.close();
-      await stopServer(server, GRACEFUL_STOP_MS);
+      // As go-plugin's Shutdown (grpc-go's Stop): the connections end at once, by their sockets,
+      // without a GOAWAY. The host has read the reply already (see the controller above), and
+      // Deno 2.9.6 can abort a plugwire host that receives a GOAWAY (hangup.ts).
+      hangUp(sockets);
+      server.forceShutdown();
       await bound.cleanup();
       for (const cleanup of cleanups.splice(0)) cleanup();
       try {
