@@ -294,8 +294,12 @@ const MISCONFIGURED_MESSAGE =
  */
 export const outputCapture: OutputCapture = new OutputCapture();
 
-/** How long a Shutdown waits for a reading host to take the plugin's captured output. */
-const STDIO_DRAIN_MS = 500;
+/**
+ * How long a Shutdown waits for a reading host to take the plugin's captured output: while the
+ * host makes progress, up to the cap; 500 ms without progress ends the wait.
+ */
+const STDIO_DRAIN_IDLE_MS = 500;
+const STDIO_DRAIN_CAP_MS = 5000;
 /** How long a Shutdown waits for the host to have read its reply before the server stops. */
 const REPLY_DELIVERY_MS = 1000;
 /** How long a SIGTERM that arrives during a Shutdown waits for it to finish. */
@@ -602,7 +606,7 @@ async function serveAfterCookie(
     stopping ??= (async () => {
       health.setAll(HealthCheckResponse_ServingStatus.NOT_SERVING);
       // A host that reads the plugin's output gets all of it before the stream ends.
-      await outputCapture.drained(STDIO_DRAIN_MS);
+      await outputCapture.drained(STDIO_DRAIN_IDLE_MS, STDIO_DRAIN_CAP_MS);
       outputCapture.endStreams();
       endStreams.abort();
       await broker.close();

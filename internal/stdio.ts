@@ -89,12 +89,18 @@ export class OutputCapture {
 
   /**
    * Resolves once a reading host has taken everything captured so far, at once when no host
-   * reads, and after `timeoutMs` at the latest (true when everything was taken).
+   * reads. A host that is still taking output gets more time: the wait ends when `idleMs` pass
+   * without progress, or after `capMs` in all (true when everything was taken).
    */
-  async drained(timeoutMs: number): Promise<boolean> {
-    const end = Date.now() + timeoutMs;
+  async drained(idleMs: number, capMs: number): Promise<boolean> {
+    const end = Date.now() + capMs;
+    let progressAt = Date.now();
+    let left = this.#buffered;
     while (this.#buffered > 0 && this.#readers > 0 && Date.now() < end) {
       await unrefDelay(Math.min(10, end - Date.now()));
+      if (this.#buffered < left) progressAt = Date.now();
+      else if (Date.now() - progressAt >= idleMs) break;
+      left = this.#buffered;
     }
     return this.#buffered === 0;
   }
