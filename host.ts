@@ -22,14 +22,9 @@
  * @module
  */
 
-import {
-  type HostPluginSet,
-  type PluginClient,
-  type StartOptions,
-  startPlugin as start,
-  type VersionedPluginClient,
-  type VersionedStartOptions,
-} from "./internal/client.ts";
+import type { PluginClient, VersionedPluginClient } from "./internal/client.ts";
+import type { HostPluginSet, StartOptions, VersionedStartOptions } from "./internal/options.ts";
+import { startPlugin as start } from "./internal/start.ts";
 
 export type {
   Dispensed,
@@ -39,9 +34,9 @@ export type {
   PluginConnection,
   ReattachConfig,
   StartOptions,
-  VersionedPluginClient,
   VersionedStartOptions,
-} from "./internal/client.ts";
+} from "./internal/options.ts";
+export type { VersionedPluginClient } from "./internal/client.ts";
 export { PluginClient } from "./internal/client.ts";
 export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
 export type { Checksum } from "./internal/checksum.ts";

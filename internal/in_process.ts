@@ -14,7 +14,10 @@ import { GRPCBroker } from "../gen/core/plugin/grpc_broker_pb.ts";
 import { GRPCController } from "../gen/core/plugin/grpc_controller_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { GrpcBroker } from "./broker.ts";
-import { connect, type HostPluginSet, type PluginClient, type StartOptions } from "./client.ts";
+import type { PluginClient } from "./client.ts";
+import { connect } from "./connection.ts";
+import type { HostPluginSet, StartOptions } from "./options.ts";
+import { thisProcess } from "./process.ts";
 import { registrarFor } from "./grpc_server.ts";
 import type { HandshakeInfo } from "./handshake.ts";
 import { HealthService } from "./health.ts";
@@ -175,10 +178,8 @@ export async function connectInProcess<P extends HostPluginSet>(
     };
     const client = await connect(info, options.host.plugins, hostTls, hostOptions, {
       name: "in-process",
-      pid: ownPid(),
-      exited: exited.then(() => ({ code: 0, signal: null })),
-      untrack: () => {},
-      // Never signal: the "plugin" is this process. close() only disconnects.
+      // Never signalled: the "plugin" is this process. close() only disconnects.
+      process: thisProcess(ownPid(), exited.then(() => ({ code: 0, signal: null }))),
       reattached: true,
     });
     let closing: Promise<void> | undefined;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ReattachConfig } from "./client.ts";
+import type { ReattachConfig } from "./options.ts";
 import { PluginError } from "./errors.ts";
 
 const MAX_PID = 2 ** 31 - 1;

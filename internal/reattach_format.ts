@@ -9,7 +9,7 @@
  */
 
 import { PluginError } from "./errors.ts";
-import type { ReattachConfig } from "./client.ts";
+import type { ReattachConfig } from "./options.ts";
 
 /**
  * One entry of `TF_REATTACH_PROVIDERS`: go-plugin's `ReattachConfig` with its address spelled

@@ -9,7 +9,8 @@
  */
 
 import { GRPCController } from "../../gen/core/plugin/grpc_controller_pb.ts";
-import { type PluginClient, startPlugin } from "../client.ts";
+import type { PluginClient } from "../client.ts";
+import { startPlugin } from "../start.ts";
 import { PluginError } from "../errors.ts";
 import { toRpcError } from "../grpc.ts";
 import { type HandshakeInfo, parseHandshakeLine } from "../handshake.ts";
