@@ -14,6 +14,7 @@ import { Health } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { GrpcBroker } from "./broker.ts";
 import { PluginClient } from "./client.ts";
 import { PluginError, type RpcError } from "./errors.ts";
+import { hostFlavour } from "./flavour.ts";
 import { messageSizeOptions, toRpcError } from "./grpc.ts";
 import { createServiceClient } from "./grpc_client.ts";
 import type { HandshakeInfo } from "./handshake.ts";
@@ -109,7 +110,7 @@ export async function connect<P extends HostPluginSet>(
     tls,
     broker,
     killGraceMs: options.killGraceMs ?? 2000,
-    controller: options.protocol !== "rpcplugin",
+    controller: hostFlavour(options.protocol).hasController,
     callSettings: { interceptors: options.interceptors, timeoutMs: options.callTimeoutMs },
     ...extra,
   });

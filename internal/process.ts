@@ -8,7 +8,7 @@
  * @module
  */
 
-import { StderrLineParser } from "./hclog.ts";
+import { type LogRecord, StderrLineParser } from "./hclog.ts";
 import { LineSplitter, MAX_LINE_BYTES } from "./lines.ts";
 import { trackChild } from "./lifetime.ts";
 import { consoleLogSink, type LogSink } from "./logger.ts";
@@ -115,21 +115,28 @@ const MAX_HANDSHAKE_LINE = MAX_LINE_BYTES;
 
 /**
  * Follows a plugin's stderr: every line to the raw sink, parsed into a record for the logger,
- * and the last lines kept for error messages.
+ * and the last lines kept for error messages. `parse` reads a line in another flavour's log
+ * format (Hipcheck's JSON); a line it returns nothing for is dropped.
  */
 export function watchStderr(
   child: Pick<ChildHandle, "stderr">,
   name: string,
-  options: { logger?: LogSink; stderr?: (line: string) => void },
+  options: {
+    logger?: LogSink;
+    stderr?: (line: string) => void;
+    parse?: (line: string) => LogRecord | undefined;
+  },
 ): { tail: string[]; done: Promise<void> } {
   const logger = options.logger ?? consoleLogSink("info");
-  const parser = new StderrLineParser();
+  const hclog = new StderrLineParser();
+  const parse = options.parse ?? ((line: string) => hclog.parse(line));
   const tail: string[] = [];
   let ended!: () => void;
   const done = new Promise<void>((resolve) => (ended = resolve));
   const lines = new LineSplitter((line) => {
     options.stderr?.(line);
-    const record = parser.parse(line);
+    const record = parse(line);
+    if (!record) return;
     tail.push(record.raw);
     if (tail.length > STDERR_TAIL_LINES) tail.shift();
     try {

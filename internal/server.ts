@@ -26,7 +26,7 @@ import { debugBanner } from "./reattach_format.ts";
 import { formatHandshakeLine, type HandshakeConfig, type Network } from "./handshake.ts";
 import { HealthService } from "./health.ts";
 import { ReflectionRegistry } from "./reflection.ts";
-import { chooseTransport, padBase64, TRANSPORTS_ENV } from "./rpcplugin.ts";
+import { pluginFlavour } from "./flavour.ts";
 import { type Logger, pluginLogger } from "./logger.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
 import { encodeHandshakeCert } from "./pem.ts";
@@ -464,8 +464,8 @@ async function serveAfterCookie(
   }
   const version = negotiateVersion([...sets.keys()], offered.versions);
   const plugins = sets.get(version)!;
-  const transports = getEnv(TRANSPORTS_ENV);
-  if (transports !== undefined && !offered.versions.includes(version)) {
+  const flavour = pluginFlavour(getEnv);
+  if (flavour.exitWithoutCommonVersion && !offered.versions.includes(version)) {
     // RPCPlugin: no version in common means exit, not "serve the lowest".
     writeRealStderr(
       `plugin supports protocol versions [${[...sets.keys()].join(" ")}], host offers ` +
@@ -507,22 +507,19 @@ async function serveAfterCookie(
     const { generateCertificate } = await import("./mtls.ts");
     const own = await generateCertificate({ curve: options.autoMtlsCurve });
     tls = { cert: own.certPem, key: own.keyPem, ca: hostCert };
-    handshakeCert = encodeHandshakeCert(own.der);
-    if (transports !== undefined) handshakeCert = padBase64(handshakeCert);
+    handshakeCert = flavour.encodeCert(encodeHandshakeCert(own.der));
   }
 
-  if (transports !== undefined && !tls) {
+  if (flavour.tlsRequired && !tls) {
     writeRealStderr(
       "RPCPlugin requires TLS: the host set PLUGIN_TRANSPORTS but no PLUGIN_CLIENT_CERT, " +
         "and this plugin has no TLS provider\n",
     );
     exitProcess(1);
   }
-  const network = transports === undefined
-    ? options.network ?? "unix"
-    : chooseTransport(transports, options.network);
+  const network = flavour.chooseNetwork(getEnv, options.network);
   if (network === undefined) {
-    writeRealStderr(`no supported transport in PLUGIN_TRANSPORTS=${transports}\n`);
+    writeRealStderr(`no supported transport in PLUGIN_TRANSPORTS=${getEnv("PLUGIN_TRANSPORTS")}\n`);
     exitProcess(1);
   }
   const socketDir = getEnv("PLUGIN_UNIX_SOCKET_DIR") || undefined;

@@ -12,6 +12,7 @@ import type { PluginClient } from "./client.ts";
 import { connect } from "./connection.ts";
 import { handshakeDiagnostics } from "./diagnostics.ts";
 import { PluginError, type PluginErrorCode } from "./errors.ts";
+import { hostFlavour } from "./flavour.ts";
 import { type HandshakeInfo, parseHandshakeLine } from "./handshake.ts";
 import type { Certificate } from "./mtls.ts";
 import {
@@ -112,11 +113,11 @@ async function start<P extends HostPluginSet>(
     PLUGIN_MAX_PORT: String(options.maxPort ?? 25000),
     PLUGIN_PROTOCOL_VERSIONS: [...sets.keys()].join(","),
   };
-  const rpcplugin = options.protocol === "rpcplugin";
-  if (rpcplugin) env.PLUGIN_TRANSPORTS = "unix,tcp";
+  const flavour = hostFlavour(options.protocol);
+  Object.assign(env, flavour.hostEnv());
   let hostCert: Certificate | undefined;
-  // RPCPlugin makes TLS mandatory: AutoMTLS unless the host brought its own TLS settings.
-  if (options.autoMtls || (rpcplugin && !options.tls)) {
+  // A flavour with mandatory TLS (RPCPlugin): AutoMTLS unless the host brought its own.
+  if (options.autoMtls || (flavour.tlsRequired && !options.tls)) {
     // Loaded only for AutoMTLS: the ASN.1 packages cost a plaintext host start-up time.
     const { generateCertificate } = await import("./mtls.ts");
     hostCert = await generateCertificate({ curve: options.autoMtlsCurve });
@@ -173,7 +174,7 @@ async function start<P extends HostPluginSet>(
       env.PLUGIN_UNIX_SOCKET_GROUP = options.unixSocketGroup;
     }
     try {
-      plugin = await spawnPlugin(path, cmd.args ?? [], {
+      plugin = await spawnPlugin(path, [...(cmd.args ?? []), ...flavour.launchArgs({})], {
         env,
         cwd: options.cwd,
         stdin: options.stdin ?? "inherit",
@@ -283,7 +284,7 @@ async function start<P extends HostPluginSet>(
         );
       }
       tls = { cert: hostCert.certPem, key: hostCert.keyPem, ca: derToPem(info.serverCert) };
-    } else if (options.allowPlaintextFallback && !rpcplugin) {
+    } else if (options.allowPlaintextFallback && !flavour.tlsRequired) {
       tls = undefined;
     } else {
       return await fail(
