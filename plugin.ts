@@ -36,7 +36,8 @@
  */
 
 import { type Logger, pluginLogger } from "./internal/logger.ts";
-import { type ServeOptions, type ServingPlugin, startServing } from "./internal/server.ts";
+import type { ServeOptions, ServingPlugin } from "./internal/serve_options.ts";
+import { startServing } from "./internal/server.ts";
 
 export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
 export type { CallContext, MethodImpl, ServiceImpl } from "./internal/grpc.ts";
@@ -52,14 +53,14 @@ export type { Network } from "./internal/handshake.ts";
 export type { LogLevel } from "./internal/hclog.ts";
 export type { Logger, PluginLoggerOptions } from "./internal/logger.ts";
 export { pluginLogger } from "./internal/logger.ts";
+export type { HandshakeConfig } from "./internal/handshake.ts";
 export type {
   GrpcPlugin,
-  HandshakeConfig,
   PluginSet,
   ServeOptions,
   ServingPlugin,
-} from "./internal/server.ts";
-export { grpcPlugin } from "./internal/server.ts";
+} from "./internal/serve_options.ts";
+export { grpcPlugin } from "./internal/serve_options.ts";
 export type { TlsConfig } from "./internal/tls.ts";
 export type { AutoMtlsCurve } from "./internal/mtls.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
