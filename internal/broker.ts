@@ -8,7 +8,7 @@
  */
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { AsyncQueue } from "./queue.ts";
+import { AsyncQueue, Rendezvous } from "./queue.ts";
 import type { GrpcOptions, ServiceDescriptor } from "./shapes.ts";
 import * as grpc from "@grpc/grpc-js";
 import type { ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
@@ -148,11 +148,8 @@ export interface BrokerSettings {
 export class GrpcBroker {
   #lastId = 0;
   readonly #settings: BrokerSettings;
-  readonly #pending = new Map<number, { info: ConnInfo; expiry: ReturnType<typeof setTimeout> }>();
-  readonly #waiters = new Map<
-    number,
-    { resolve: (info: ConnInfo) => void; reject: (err: Error) => void }
-  >();
+  /** Connection info from the other side, by id, for the dial that waits for it. */
+  readonly #arrivals = new Rendezvous<number, ConnInfo>(BROKER_WAIT_MS);
   readonly #servers = new Set<BrokerServer>();
   /** Dialed connections by id, while leased. */
   readonly #pool = new Map<number, PooledConnection>();
@@ -206,16 +203,8 @@ export class GrpcBroker {
   }
 
   #receive(info: ConnInfo): void {
-    const waiter = this.#waiters.get(info.serviceId);
-    if (waiter) {
-      this.#waiters.delete(info.serviceId);
-      waiter.resolve(info);
-      return;
-    }
     // Like go-plugin: one slot per id, dropped if nobody dials it within 5 s.
-    if (this.#pending.has(info.serviceId)) return;
-    const expiry = setTimeout(() => this.#pending.delete(info.serviceId), BROKER_WAIT_MS);
-    this.#pending.set(info.serviceId, { info, expiry });
+    this.#arrivals.deliver(info.serviceId, info);
   }
 
   /**
@@ -346,41 +335,21 @@ export class GrpcBroker {
   }
 
   #waitFor(id: number, timeoutMs: number): Promise<ConnInfo> {
-    const pending = this.#pending.get(id);
-    if (pending) {
-      clearTimeout(pending.expiry);
-      this.#pending.delete(id);
-      return Promise.resolve(pending.info);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(id);
-        reject(new PluginError("broker", `timeout waiting for connection info (broker id ${id})`));
-      }, timeoutMs);
-      this.#waiters.set(id, {
-        resolve: (info) => {
-          clearTimeout(timer);
-          resolve(info);
-        },
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      });
-    });
+    return this.#arrivals.take(
+      id,
+      timeoutMs,
+      () => new PluginError("broker", `timeout waiting for connection info (broker id ${id})`),
+    );
   }
 
   /** Closes every brokered server and connection. Idempotent. @internal */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const { expiry } of this.#pending.values()) clearTimeout(expiry);
-    this.#pending.clear();
-    for (const [id, waiter] of this.#waiters) {
+    this.#arrivals.close((id) => {
       const err = this.#closedError();
-      waiter.reject(new RpcError(err.code, `Cannot dial broker id ${id}: ${err.details}`));
-    }
-    this.#waiters.clear();
+      return new RpcError(err.code, `Cannot dial broker id ${id}: ${err.details}`);
+    });
     this.closeConnections();
     await Promise.all([...this.#servers].map((s) => s.close()));
   }

@@ -12,6 +12,7 @@
 
 import { type GRPCStdio, StdioData_Channel } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import type { ServiceClient, ServiceImpl } from "./grpc.ts";
+import { Wakeup } from "./queue.ts";
 import { captureOutput, onProcessEnd, unrefDelay, writeRealStderr } from "./runtime.ts";
 
 /** go-plugin reads the plugin's pipes 1024 bytes at a time and sends each read as one message. */
@@ -41,7 +42,7 @@ export class OutputCapture {
   readonly #queue: Chunk[] = [];
   #buffered = 0;
   #dropped = 0;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #restore: (() => void) | undefined;
   #stopExitHook: (() => void) | undefined;
   #handshakePrinted = false;
@@ -84,7 +85,7 @@ export class OutputCapture {
   /** Ends the host's stream (it completes with OK); capture goes on until {@link stop}. */
   endStreams(): void {
     this.#ended = true;
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   /**
@@ -138,7 +139,7 @@ export class OutputCapture {
       }
       this.#dropped += old.data.length;
     }
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   /**
@@ -159,15 +160,7 @@ export class OutputCapture {
               yield chunk;
               continue;
             }
-            await new Promise<void>((resolve) => {
-              const wake = () => {
-                self.#wake = undefined;
-                ctx.signal.removeEventListener("abort", wake);
-                resolve();
-              };
-              self.#wake = wake;
-              ctx.signal.addEventListener("abort", wake);
-            });
+            await self.#wakeup.wait(ctx.signal);
           }
         } finally {
           self.#readers--;
