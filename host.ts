@@ -38,7 +38,13 @@ export type {
 } from "./internal/options.ts";
 export type { VersionedPluginClient } from "./internal/client.ts";
 export { PluginClient } from "./internal/client.ts";
-export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
+export type {
+  BrokerConnection,
+  BrokerDialOptions,
+  BrokerServeOptions,
+  BrokerServer,
+  GrpcBroker,
+} from "./internal/broker.ts";
 export type { Checksum } from "./internal/checksum.ts";
 export type { CallOptions, MethodClient, ServiceClient } from "./internal/grpc.ts";
 export type { ServiceRegistrar } from "./internal/grpc_server.ts";

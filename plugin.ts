@@ -39,7 +39,13 @@ import { type Logger, pluginLogger } from "./internal/logger.ts";
 import type { ServeOptions, ServingPlugin } from "./internal/serve_options.ts";
 import { startServing } from "./internal/server.ts";
 
-export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
+export type {
+  BrokerConnection,
+  BrokerDialOptions,
+  BrokerServeOptions,
+  BrokerServer,
+  GrpcBroker,
+} from "./internal/broker.ts";
 export type { CallContext, MethodImpl, ServiceImpl } from "./internal/grpc.ts";
 export type { ServiceImplOptions, ServiceRegistrar } from "./internal/grpc_server.ts";
 export type {

@@ -249,11 +249,15 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     });
   }
 
-  /** Checks that the plugin answers (a health check of service `plugin`). Throws an RpcError. */
-  async ping(options: { timeoutMs?: number } = {}): Promise<void> {
+  /**
+   * Checks that the plugin answers (a health check of service `plugin`). Throws an RpcError:
+   * `DEADLINE_EXCEEDED` after `timeoutMs` (default 5000), `CANCELLED` when `signal` aborts.
+   */
+  async ping(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     const health = this.client(Health);
     await health.check({ service: PLUGIN_HEALTH_SERVICE }, {
       timeoutMs: options.timeoutMs ?? 5000,
+      signal: options.signal,
     });
   }
 

@@ -97,29 +97,50 @@ export class Rendezvous<K, V> {
     this.#kept.set(key, { value, expiry });
   }
 
-  /** The value of `key`, kept or to come; rejects with `timeout()` after `timeoutMs`. */
-  take(key: K, timeoutMs: number, timeout: () => Error): Promise<V> {
+  /**
+   * The value of `key`, kept or to come; rejects with `timeout()` after `timeoutMs`, and with
+   * `abort.aborted()` when `abort.signal` aborts first.
+   */
+  take(
+    key: K,
+    timeoutMs: number,
+    timeout: () => Error,
+    abort?: { signal?: AbortSignal; aborted: () => Error },
+  ): Promise<V> {
     const kept = this.#kept.get(key);
     if (kept) {
       clearTimeout(kept.expiry);
       this.#kept.delete(key);
       return Promise.resolve(kept.value);
     }
+    const signal = abort?.signal;
+    if (signal?.aborted) return Promise.reject(abort!.aborted());
     return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        if (this.#takers.get(key) === taker) this.#takers.delete(key);
+      };
+      const onAbort = () => {
+        done();
+        reject(abort!.aborted());
+      };
       const timer = setTimeout(() => {
-        this.#takers.delete(key);
+        done();
         reject(timeout());
       }, timeoutMs);
-      this.#takers.set(key, {
-        resolve: (value) => {
-          clearTimeout(timer);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const taker = {
+        resolve: (value: V) => {
+          done();
           resolve(value);
         },
-        reject: (err) => {
-          clearTimeout(timer);
+        reject: (err: Error) => {
+          done();
           reject(err);
         },
-      });
+      };
+      this.#takers.set(key, taker);
     });
   }
 
