@@ -210,17 +210,19 @@ export interface ServeOptions {
 }
 
 /**
- * A plugin server that is running.
+ * A plugin server that is running: what `serve()` returns once the handshake line is printed
+ * (as `Deno.serve` returns its server). The process keeps serving until the host shuts the
+ * plugin down; `finished` settles then.
  *
  * @example Doing more than serving
  * ```ts
  * import { logger, type ServingPlugin } from "@plugwire/plugwire/plugin";
  *
- * // Called as watch(await startServe(options)).
+ * // Called as watch(await serve(options)).
  * async function watch(serving: ServingPlugin): Promise<void> {
  *   logger.info("serving", { address: serving.address, services: serving.services.join(",") });
  *   const heartbeat = setInterval(() => logger.debug("alive"), 60_000);
- *   await serving.stopped;
+ *   await serving.finished;
  *   clearInterval(heartbeat);
  * }
  * ```
@@ -236,10 +238,12 @@ export interface ServingPlugin {
   readonly broker: GrpcBroker;
   /** The gRPC service names served (for diagnostics and reflection). */
   readonly services: readonly string[];
-  /** Settles when the plugin has stopped serving. */
-  readonly stopped: Promise<void>;
-  /** Stops serving (what the host's Shutdown call does). */
-  stop(): Promise<void>;
+  /** Settles when the plugin has stopped serving (after the host's Shutdown, and `onShutdown`). */
+  readonly finished: Promise<void>;
+  /** Stops serving, as the host's Shutdown call does; resolves with `finished`. Idempotent. */
+  shutdown(): Promise<void>;
+  /** {@link ServingPlugin.shutdown}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** The plugin sets by protocol version: `versionedPlugins`, and `plugins` under

@@ -300,7 +300,8 @@ async function serveAfterCookie(
     address: bound.address,
     broker,
     services: reflection.names,
-    stopped,
-    stop,
+    finished: stopped,
+    shutdown: stop,
+    [Symbol.asyncDispose]: stop,
   };
 }
