@@ -20,7 +20,7 @@ import { pluginLogger } from "./logger.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
 import { encodeHandshakeCert } from "./pem.ts";
 import { registerPluginServices } from "./plugin_services.ts";
-import { debugBanner } from "./reattach_format.ts";
+import { debugBanner } from "./reattach.ts";
 import { exitProcess, getEnv, ownPid, writeRealStderr, writeRealStdout } from "./runtime.ts";
 import {
   GRACEFUL_STOP_MS,
@@ -154,7 +154,7 @@ async function serveAfterCookie(
   }
   if (hostCert) {
     // go-plugin logs this and serves anyway, a socket no host can use; refuse the start.
-    const { parseClientCertPem } = await import("./client_cert.ts");
+    const { parseClientCertPem } = await import("./x509.ts");
     try {
       parseClientCertPem(hostCert);
     } catch (err) {

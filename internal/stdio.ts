@@ -13,7 +13,7 @@
 import { type GRPCStdio, StdioData_Channel } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import type { ServiceClient, ServiceImpl } from "./grpc.ts";
 import { Wakeup } from "./queue.ts";
-import { captureOutput, onProcessEnd, unrefDelay, writeRealStderr } from "./runtime.ts";
+import { captureOutput, onExit, unrefDelay, writeRealStderr } from "./runtime.ts";
 
 /** go-plugin reads the plugin's pipes 1024 bytes at a time and sends each read as one message. */
 export const STDIO_CHUNK_SIZE = 1024;
@@ -61,7 +61,7 @@ export class OutputCapture {
       if (channel === "stderr" && !this.#handshakePrinted) return writeRealStderr(bytes);
       this.push(channel === "stdout" ? StdioData_Channel.STDOUT : StdioData_Channel.STDERR, bytes);
     });
-    this.#stopExitHook = onProcessEnd(() => this.flushUnread());
+    this.#stopExitHook = onExit(() => this.flushUnread());
   }
 
   /** From now on stderr is captured too. */
