@@ -15,6 +15,7 @@ import { PluginError, RpcError, Status } from "./errors.ts";
 import { type ServiceClient, serviceDefinition, toRpcError } from "./grpc.ts";
 import { type ClientSettings, createServiceClient } from "./grpc_client.ts";
 import type { HandshakeInfo, Network } from "./handshake.ts";
+import { hangUp, type Sockets } from "./hangup.ts";
 import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
 import { trackClient } from "./lifetime.ts";
 import type { Dispensed, HostPluginSet, ReattachConfig } from "./options.ts";
@@ -104,6 +105,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
 
   readonly #plugins: P;
   readonly #grpc: grpc.Client;
+  readonly #sockets: Sockets;
   readonly #tls: TlsConfig | undefined;
   readonly #process: PluginProcess;
   readonly #socketDir: string | undefined;
@@ -127,6 +129,8 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     info: HandshakeInfo;
     plugins: P;
     grpc: grpc.Client;
+    /** The channel's sockets (hangup.ts); none for a channel someone else owns. */
+    sockets?: Sockets;
     tls?: TlsConfig;
     broker: GrpcBroker;
     name: string;
@@ -147,6 +151,7 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.broker = init.broker;
     this.#plugins = init.plugins;
     this.#grpc = init.grpc;
+    this.#sockets = init.sockets ?? new Set();
     this.#tls = init.tls;
     this.#process = init.process;
     this.#socketDir = init.socketDir;
@@ -361,7 +366,10 @@ export class PluginClient<P extends HostPluginSet = HostPluginSet> {
     this.#closing ??= (async () => {
       this.#lifetime.abort();
       this.#untrack();
-      // The channel first: a call made once `exited` has settled must see it closed.
+      // The channel first: a call made once `exited` has settled must see it closed. Its
+      // sockets are destroyed before grpc-js can say GOAWAY: Deno 2.9.6 can abort a plugwire
+      // plugin that receives one (hangup.ts); go-plugin's hosts end connections the same way.
+      hangUp(this.#sockets);
       this.#grpc.close();
       await this.broker.close();
       if (this.#hasExited && !this.#reattached && this.#socketDir) {

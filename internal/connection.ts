@@ -18,6 +18,7 @@ import { hostFlavour } from "./flavour.ts";
 import { messageSizeOptions, toRpcError } from "./grpc.ts";
 import { createServiceClient } from "./grpc_client.ts";
 import type { HandshakeInfo } from "./handshake.ts";
+import { clientSockets, hangUp } from "./hangup.ts";
 import { PLUGIN_HEALTH_SERVICE } from "./health.ts";
 import type { HostPluginSet, StartOptions } from "./options.ts";
 import type { PluginProcess } from "./process.ts";
@@ -70,6 +71,8 @@ export async function connect<P extends HostPluginSet>(
   },
 ): Promise<PluginClient<P>> {
   const { credentials, options: tlsOptions } = channelCredentials(tls);
+  // The connection's sockets, to end it without a GOAWAY (see hangup.ts).
+  const sockets = clientSockets(credentials);
   const messageSize = messageSizeOptions(options.maxMessageBytes);
   const grpcClient = new grpc.Client(grpcTarget(info.network, info.address), credentials, {
     ...messageSize,
@@ -87,6 +90,7 @@ export async function connect<P extends HostPluginSet>(
         const details = (toRpcError(err) as RpcError).details;
         return /Last error: (.*?)(?: \([\dTZ:.-]+\))?\.? Resolution note/s.exec(details)?.[1];
       });
+    hangUp(sockets);
     grpcClient.close();
     throw new PluginError(
       "connection-failed",
@@ -107,6 +111,7 @@ export async function connect<P extends HostPluginSet>(
     info,
     plugins,
     grpc: grpcClient,
+    sockets,
     tls,
     broker,
     killGraceMs: options.killGraceMs ?? 2000,

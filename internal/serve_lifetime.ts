@@ -1,13 +1,11 @@
 /**
- * How a serving plugin ends (docs/protocol.md §6.3, §7): the bounded graceful stop of its
- * server, and the process-level events a plugin answers besides the host's Shutdown call:
+ * How a serving plugin ends (docs/protocol.md §6.3, §7): the process-level events a plugin answers besides the host's Shutdown call:
  * SIGINT (ignored, as go-plugin's plugins do, but in debug mode), SIGTERM, the host dying
  * (the plugin is reparented), and the process ending any other way (the socket file goes).
  *
  * @module
  */
 
-import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "./logger.ts";
 import {
   baseName,
@@ -22,8 +20,8 @@ import {
 
 /** How long a Shutdown waits for a reading host to take the plugin's captured output. */
 export const STDIO_DRAIN_MS = 500;
-/** How long stopping waits for the host's open calls to end before the server cuts them. */
-export const GRACEFUL_STOP_MS = 1000;
+/** How long a Shutdown waits for the host to have read its reply before the server stops. */
+export const REPLY_DELIVERY_MS = 1000;
 /** How long a SIGTERM that arrives during a Shutdown waits for it to finish. */
 const SIGTERM_WAIT_MS = 5000;
 /** How long a plugin whose host died gives its own shutdown before it exits anyway. */
@@ -58,15 +56,6 @@ export async function settlesWithin(work: Promise<unknown>, ms: number): Promise
     work.then(() => true, () => true),
     unrefDelay(ms).then(() => false),
   ]);
-}
-
-/**
- * Stops a grpc-js server gracefully (GOAWAY, then the open calls may finish) and cuts what is
- * still open after `ms`.
- */
-export async function stopServer(server: grpc.Server, ms: number): Promise<void> {
-  const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-  if (!(await settlesWithin(graceful, ms))) server.forceShutdown();
 }
 
 /** What {@link superviseServing} watches over. */

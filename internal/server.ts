@@ -16,6 +16,7 @@ import { pluginFlavour } from "./flavour.ts";
 import { messageSizeOptions, serviceDefinition } from "./grpc.ts";
 import { responseDelivered } from "./grpc_server.ts";
 import { formatHandshakeLine } from "./handshake.ts";
+import { hangUp, serverSockets } from "./hangup.ts";
 import { pluginLogger } from "./logger.ts";
 import { negotiateVersion, parseProtocolVersions } from "./negotiate.ts";
 import { encodeHandshakeCert } from "./pem.ts";
@@ -23,10 +24,9 @@ import { registerPluginServices } from "./plugin_services.ts";
 import { debugBanner } from "./reattach.ts";
 import { exitProcess, getEnv, ownPid, writeRealStderr, writeRealStdout } from "./runtime.ts";
 import {
-  GRACEFUL_STOP_MS,
+  REPLY_DELIVERY_MS,
   settlesWithin,
   STDIO_DRAIN_MS,
-  stopServer,
   superviseServing,
   until,
 } from "./serve_lifetime.ts";
@@ -209,7 +209,7 @@ async function serveAfterCookie(
   undo.push(() => releaseLifetime());
 
   // The host keeps its broker stream open for the plugin's life; stopping ends it from here,
-  // so that the server's graceful stop is not left waiting on it.
+  // so that the stream's iteration ends before the connection does.
   const endStreams = new AbortController();
   const { health, reflection } = registerPluginServices(server, broker, plugins, {
     interceptors: options.interceptors,
@@ -219,13 +219,13 @@ async function serveAfterCookie(
     },
     // Answer first, then stop once the host has read the answer: a clean reply lets a host
     // tell "shut down" from "crashed", and grpclib (python-plugin's host) fails a call that is
-    // still in flight when the server's GOAWAY arrives. Raw grpc-js, because only the call
+    // still in flight when its connection ends. Raw grpc-js, because only the call
     // object leads to the reply's HTTP/2 stream. Bounded, should the host never answer.
     addController: (registrar) =>
       registrar.addGrpcJs(serviceDefinition(GRPCController), {
         shutdown: (call: object, reply: (err: null, response: object) => void) => {
           reply(null, {});
-          void settlesWithin(responseDelivered(call), GRACEFUL_STOP_MS).then(() => stop());
+          void settlesWithin(responseDelivered(call), REPLY_DELIVERY_MS).then(() => stop());
         },
       }),
     stdio: outputCapture.impl(),
@@ -239,6 +239,7 @@ async function serveAfterCookie(
     maxPort: envPort("PLUGIN_MAX_PORT"),
   });
   undo.push(() => bound.cleanup());
+  const sockets = serverSockets(server);
 
   async function stop(): Promise<void> {
     stopping ??= (async () => {
@@ -248,7 +249,11 @@ async function serveAfterCookie(
       outputCapture.endStreams();
       endStreams.abort();
       await broker.close();
-      await stopServer(server, GRACEFUL_STOP_MS);
+      // As go-plugin's Shutdown (grpc-go's Stop): the connections end at once, by their sockets,
+      // without a GOAWAY. The host has read the reply already (see the controller above), and
+      // Deno 2.9.6 can abort a plugwire host that receives a GOAWAY (hangup.ts).
+      hangUp(sockets);
+      server.forceShutdown();
       await bound.cleanup();
       lifetime.release();
       try {

@@ -25,7 +25,13 @@ const { values } = parseArgs({
 });
 
 async function run(cmd: string, args: string[]): Promise<void> {
-  const { success, code } = await new Deno.Command(cmd, { args, stdin: "null" }).output()
+  // Inherit stdout and stderr: buf's errors and codegen.sh's summary are the user's to read.
+  const { success, code } = await new Deno.Command(cmd, {
+    args,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output()
     .then((o) => o, (err: Error) => {
       console.error(`codegen: cannot run ${cmd}: ${err.message}`);
       Deno.exit(1);

@@ -2,7 +2,8 @@
 // reachable here publishes (crates.io has only 3.7.0, an older protocol). Set HC_BIN to an `hc`
 // built from the mitre/hipcheck sources (hipcheck.md §1.10); without it this test is skipped
 // with that reason. It runs `hc check` offline on a local git repository with plugwire/files
-// (configured with `max-files`) and dummy/sha256 as its dependency, and reads `-f json`.
+// (configured with `max-files`) and dummy/sha256 as its dependency and reads `-f json`; then
+// configuration mistakes, and a plugin whose query fails.
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { bundlePlugin } from "../scripts/ship.ts";
@@ -186,6 +187,58 @@ Deno.test({
         negative.stdout + negative.stderr,
         /configuration contains invalid values: '-1' for 'max-files'/,
       );
+
+      // A failing query: hc reports "unknown error" (it drops an UNSPECIFIED reply's concerns);
+      // the error text reaches the user only as the plugin's ERROR line, quotes intact, and a
+      // console.log becomes an INFO record rather than text in hc's report.
+      await bundlePlugin(`${root}tests/fixtures/hipcheck_fail_plugin.ts`, `${dir}/fail.js`);
+      await Deno.writeTextFile(
+        `${dir}/fail.kdl`,
+        pluginManifest({
+          publisher: "test",
+          name: "fail",
+          version: "0.1.0",
+          entrypoint: `${dir}/fail.js`,
+        }),
+      );
+      await Deno.writeTextFile(
+        `${dir}/fail-policy.kdl`,
+        [
+          "plugins {",
+          `  plugin "test/fail" version="0.1.0" manifest="${dir}/fail.kdl"`,
+          "}",
+          "analyze {",
+          '  investigate policy="(gt 0.5 $)"',
+          '  category "x" {',
+          '    analysis "test/fail" policy="(eq 1 $)"',
+          "  }",
+          "}",
+          "",
+        ].join("\n"),
+      );
+      const failed = await run(
+        [
+          hc!,
+          "check",
+          "-t",
+          "repo",
+          repo,
+          "--policy",
+          `${dir}/fail-policy.kdl`,
+          "--cache",
+          `${dir}/cache`,
+        ],
+        dir,
+        { HC_LOG: "plugin=info" },
+      );
+      assert.equal(failed.code, 0, failed.stderr);
+      assert.match(failed.stdout, /test\/fail error: unknown error/);
+      assert.doesNotMatch(failed.stdout, /stray/);
+      assert.match(
+        failed.stderr,
+        /ERROR plugin::fail\] test\/fail\/fail failed: Error: forced "failure"/,
+      );
+      assert.match(failed.stderr, /INFO {2}plugin::fail\] a stray console.log/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -186,6 +186,14 @@ Deno.test("plugin server process: headers first, setup RPCs, queries, chunking, 
           ],
           [15, "submit", "a", "b", "", [1]],
         );
+        // A message out of turn on this id (core submitting while it should answer) is stray:
+        // logged and ignored, the query goes on.
+        stream.send(create(QuerySchema, {
+          id: 15,
+          state: QueryState.SUBMIT_COMPLETE,
+          key: ["1"],
+          output: ["null"],
+        }));
         stream.send(...exchange.send({
           kind: "reply",
           publisher: "a",
@@ -214,6 +222,15 @@ Deno.test("plugin server process: headers first, setup RPCs, queries, chunking, 
         const reply = await stream.nextMessage(exchange);
         assert.equal(reply.kind, "reply");
         assert.deepEqual(reply.outputs, [["answer 1", { answer: 2 }]]);
+        await eventually(
+          "the warning about the message out of turn",
+          () =>
+            plugin.records().some((r) =>
+              r.level === "WARN" &&
+              /exchange 15: a submit from the core is not allowed in state core-answering; ignored/
+                .test(r.fields.message)
+            ),
+        );
       },
     );
 

@@ -95,6 +95,12 @@ export class PluginSession implements Engine<unknown> {
     try {
       message = this.#exchange.receive(chunk);
     } catch (err) {
+      if (err instanceof QueryProtocolError && err.code === "unexpected-message") {
+        // Out of turn on a running id (a second SUBMIT, a REPLY nobody asked for): stray, like a
+        // message on an unknown id. The query goes on.
+        this.#host.log.warn(`${err.message}; ignored`, { id: chunk.id });
+        return;
+      }
       const error = err instanceof QueryProtocolError
         ? new HipcheckError(
           err.code === "invalid-json-key" ? "invalid-key" : "protocol",
