@@ -22,14 +22,9 @@
  * @module
  */
 
-import {
-  type HostPluginSet,
-  type PluginClient,
-  type StartOptions,
-  startPlugin as start,
-  type VersionedPluginClient,
-  type VersionedStartOptions,
-} from "./internal/client.ts";
+import type { PluginClient, VersionedPluginClient } from "./internal/client.ts";
+import type { HostPluginSet, StartOptions, VersionedStartOptions } from "./internal/options.ts";
+import { startPlugin as start } from "./internal/start.ts";
 
 export type {
   Dispensed,
@@ -39,11 +34,17 @@ export type {
   PluginConnection,
   ReattachConfig,
   StartOptions,
-  VersionedPluginClient,
   VersionedStartOptions,
-} from "./internal/client.ts";
+} from "./internal/options.ts";
+export type { VersionedPluginClient } from "./internal/client.ts";
 export { PluginClient } from "./internal/client.ts";
-export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
+export type {
+  BrokerConnection,
+  BrokerDialOptions,
+  BrokerServeOptions,
+  BrokerServer,
+  GrpcBroker,
+} from "./internal/broker.ts";
 export type { Checksum } from "./internal/checksum.ts";
 export type { CallOptions, MethodClient, ServiceClient } from "./internal/grpc.ts";
 export type { ServiceRegistrar } from "./internal/grpc_server.ts";
@@ -64,8 +65,8 @@ export type { HandshakeConfig } from "./internal/handshake.ts";
 export type { StdioSink } from "./internal/stdio.ts";
 export type { TlsConfig } from "./internal/tls.ts";
 export type { AutoMtlsCurve } from "./internal/mtls.ts";
-export type { GoReattachConfig } from "./internal/reattach_format.ts";
-export { formatReattachProviders, parseReattachProviders } from "./internal/reattach_format.ts";
+export type { GoReattachConfig } from "./internal/reattach.ts";
+export { formatReattachProviders, parseReattachProviders } from "./internal/reattach.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
 export { cleanupPlugins, killPluginsOnSignal } from "./internal/lifetime.ts";
 export type { KillOnSignalOptions } from "./internal/lifetime.ts";

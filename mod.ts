@@ -32,5 +32,4 @@ export {
   type ServeOptions,
   type ServiceImplOptions,
   type ServingPlugin,
-  startServe,
 } from "./plugin.ts";

@@ -36,9 +36,16 @@
  */
 
 import { type Logger, pluginLogger } from "./internal/logger.ts";
-import { type ServeOptions, type ServingPlugin, startServing } from "./internal/server.ts";
+import type { ServeOptions, ServingPlugin } from "./internal/serve_options.ts";
+import { startServing } from "./internal/server.ts";
 
-export type { BrokerConnection, BrokerServer, GrpcBroker } from "./internal/broker.ts";
+export type {
+  BrokerConnection,
+  BrokerDialOptions,
+  BrokerServeOptions,
+  BrokerServer,
+  GrpcBroker,
+} from "./internal/broker.ts";
 export type { CallContext, MethodImpl, ServiceImpl } from "./internal/grpc.ts";
 export type { ServiceImplOptions, ServiceRegistrar } from "./internal/grpc_server.ts";
 export type {
@@ -52,14 +59,14 @@ export type { Network } from "./internal/handshake.ts";
 export type { LogLevel } from "./internal/hclog.ts";
 export type { Logger, PluginLoggerOptions } from "./internal/logger.ts";
 export { pluginLogger } from "./internal/logger.ts";
+export type { HandshakeConfig } from "./internal/handshake.ts";
 export type {
   GrpcPlugin,
-  HandshakeConfig,
   PluginSet,
   ServeOptions,
   ServingPlugin,
-} from "./internal/server.ts";
-export { grpcPlugin } from "./internal/server.ts";
+} from "./internal/serve_options.ts";
+export { grpcPlugin } from "./internal/serve_options.ts";
 export type { TlsConfig } from "./internal/tls.ts";
 export type { AutoMtlsCurve } from "./internal/mtls.ts";
 export { PluginError, RpcError, Status } from "./internal/errors.ts";
@@ -85,7 +92,11 @@ export { PluginError, RpcError, Status } from "./internal/errors.ts";
 export const logger: Logger = pluginLogger();
 
 /**
- * Serves plugins until the host shuts this plugin down, then resolves.
+ * Serves plugins; resolves once the handshake line is printed, with the running server (the
+ * way `Deno.serve` returns its server). The process goes on serving until the host shuts the
+ * plugin down, so `await serve(options)` stays the one line a plugin that only serves needs;
+ * code to run after the shutdown awaits `finished` (`await (await serve(options)).finished`)
+ * or goes in `onShutdown`.
  *
  * Before anything else it checks the magic cookie: a process not started by a host with the
  * right cookie prints go-plugin's "This binary is a plugin" message and exits with status 1.
@@ -95,16 +106,19 @@ export const logger: Logger = pluginLogger();
  * SIGINT is ignored, as go-plugin plugins do: the host decides when its plugins stop.
  *
  * On the host's Shutdown call the reply is delivered first, then the server stops gracefully
- * (bounded), then `onShutdown` runs. A SIGTERM that arrives meanwhile waits for that (up to
- * 5 s) and the process exits 0; a SIGTERM before any Shutdown removes the socket and exits
- * 143. When the host process dies without a Shutdown (SIGKILL, a crash), the plugin notices
- * within a second (its parent process changes), stops, removes its socket and the socket
- * directory its host made, and exits.
+ * (bounded), then `onShutdown` runs and `finished` settles. A SIGTERM that arrives meanwhile
+ * waits for that (up to 5 s) and the process exits 0; a SIGTERM before any Shutdown removes
+ * the socket and exits 143. When the host process dies without a Shutdown (SIGKILL, a crash),
+ * the plugin notices within a second (its parent process changes), stops, removes its socket
+ * and the socket directory its host made, and exits. `shutdown()` (or leaving an `await using`
+ * block) stops serving as the host's Shutdown would.
  *
  * @param options The handshake, the plugins and how to serve them.
- * @returns Resolves after the host's Shutdown call, once everything is closed.
+ * @returns The running server: its version, address, broker, services, `finished` and
+ *   `shutdown()`. Rejects (after writing the reason to stderr for the host) when serving cannot
+ *   start.
  *
- * @example A greeter plugin
+ * @example A greeter plugin: the one line
  * ```ts
  * import { grpcPlugin, serve, type ServeOptions } from "@plugwire/plugwire/plugin";
  * import { Greeter } from "./gen/greeter/greeter_pb.ts";
@@ -122,22 +136,10 @@ export const logger: Logger = pluginLogger();
  * // would print "This binary is a plugin" and exit.
  * // await serve(options);
  * ```
- */
-export async function serve(options: ServeOptions): Promise<void> {
-  const serving = await startServing(options);
-  await serving.stopped;
-}
-
-/**
- * Like {@link serve}, but resolves as soon as the handshake line is printed, with a handle to
- * the running server (its address, broker and `stop()`), for plugins that do more than serve.
- *
- * @param options The handshake, the plugins and how to serve them.
- * @returns The running server.
  *
  * @example Serving, and watching a directory meanwhile
  * ```ts
- * import { grpcPlugin, logger, type ServeOptions, startServe } from "@plugwire/plugwire/plugin";
+ * import { grpcPlugin, logger, serve, type ServeOptions } from "@plugwire/plugwire/plugin";
  * import { KV } from "./gen/kv/kv_pb.ts";
  *
  * const store = new Map<string, Uint8Array>();
@@ -154,18 +156,20 @@ export async function serve(options: ServeOptions): Promise<void> {
  *   },
  * };
  * async function main(): Promise<void> {
- *   const serving = await startServe(options);
+ *   await using serving = await serve(options);
+ *   logger.info("serving", { address: serving.address });
  *   const watcher = Deno.watchFs("./data");
- *   serving.stopped.then(() => watcher.close());
+ *   serving.finished.then(() => watcher.close());
  *   for await (const event of watcher) logger.debug("changed", { paths: event.paths });
  * }
- * // Not run here: a doc test is not started by a host, so startServe() would exit.
+ * // Not run here: a doc test is not started by a host, so serve() would exit.
  * // await main();
  * ```
  */
-export function startServe(options: ServeOptions): Promise<ServingPlugin> {
+export function serve(options: ServeOptions): Promise<ServingPlugin> {
   return startServing(options);
 }
+
 // The structural types every signature is written in (see internal/shapes.ts).
 export type * from "./internal/shapes.ts";
 export type { MaybePromise } from "./internal/grpc.ts";

@@ -35,7 +35,7 @@
  * @module
  */
 
-import type { HostPluginSet } from "./internal/client.ts";
+import type { HostPluginSet } from "./internal/options.ts";
 import {
   connectInProcess as connect,
   type InProcessOptions,

@@ -8,7 +8,7 @@
  */
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { AsyncQueue } from "./queue.ts";
+import { AsyncQueue, Rendezvous } from "./queue.ts";
 import type { GrpcOptions, ServiceDescriptor } from "./shapes.ts";
 import * as grpc from "@grpc/grpc-js";
 import type { ConnInfo, ConnInfoSchema } from "../gen/core/plugin/grpc_broker_pb.ts";
@@ -74,8 +74,9 @@ export interface BrokerConnection {
 }
 
 /**
- * A server accepted through the broker. The other side dials its `id`; `close()` stops it
- * before the broker closes.
+ * A server accepted through the broker. The other side dials its `id`; `close()` (or leaving
+ * an `await using` block, or aborting the `signal` it was served with) stops it before the
+ * broker closes.
  *
  * @example Serving a callback for the length of one task
  * ```ts
@@ -83,22 +84,64 @@ export interface BrokerConnection {
  * import { AddHelper } from "../gen/counter/counter_pb.ts";
  *
  * async function withAdder(broker: GrpcBroker, task: (id: number) => Promise<void>) {
- *   const server: BrokerServer = await broker.acceptAndServe(broker.nextId(), (registrar) => {
+ *   await using server: BrokerServer = await broker.serve((registrar) => {
  *     registrar.add(AddHelper, { sum: ({ a, b }) => ({ r: a + b }) });
  *   });
- *   try {
- *     await task(server.id);
- *   } finally {
- *     await server.close();
- *   }
+ *   await task(server.id); // the server is closed when the block ends
  * }
  * ```
  */
 export interface BrokerServer {
   /** The id the other side dials. */
   readonly id: number;
-  /** Stops serving and removes the socket file. */
+  /** Stops serving and removes the socket file. Idempotent. */
   close(): Promise<void>;
+  /** {@link BrokerServer.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Options of {@link GrpcBroker.acceptAndServe} and {@link GrpcBroker.serve}.
+ *
+ * @example A callback server that lives as long as a request
+ * ```ts
+ * import type { BrokerServeOptions } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * const request = new AbortController();
+ * const options: BrokerServeOptions = { signal: request.signal };
+ * // await broker.serve(register, options); ... request.abort() closes the server
+ * request.abort();
+ * assert.ok(options.signal?.aborted);
+ * ```
+ */
+export interface BrokerServeOptions {
+  /**
+   * Aborting it before the server is ready rejects with a PluginError (`closed`) and leaves
+   * nothing; aborting it later closes the server.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of {@link GrpcBroker.dial}.
+ *
+ * @example Giving up on a slow peer after one second, or when the caller cancels
+ * ```ts
+ * import type { BrokerDialOptions } from "@plugwire/plugwire/host";
+ * import assert from "node:assert/strict";
+ *
+ * const caller = new AbortController();
+ * const options: BrokerDialOptions = { timeoutMs: 1000, signal: caller.signal };
+ * // const connection = await broker.dial(id, options);
+ * assert.equal(options.timeoutMs, 1000);
+ * ```
+ */
+export interface BrokerDialOptions {
+  /** How long to wait for the other side's address. @default {5000} */
+  timeoutMs?: number;
+  /** Aborts the wait for the address: the dial rejects with a PluginError (`closed`). */
+  signal?: AbortSignal;
 }
 
 /** How this side's broker listens and dials. */
@@ -134,10 +177,10 @@ export interface BrokerSettings {
  *   const counter = plugin.dispense("counter");
  *   // The plugin's Put adds by calling this AddHelper back, on a connection that it dials
  *   // through its broker. Each id is dialed once: serve again for the next Put.
- *   const addServer = await plugin.broker.serve((registrar) => {
+ *   await using adder = await plugin.broker.serve((registrar) => {
  *     registrar.add(AddHelper, { sum: ({ a, b }) => ({ r: a + b }) });
  *   });
- *   await counter.put({ addServer, key: "hits", value: 2n });
+ *   await counter.put({ addServer: adder.id, key: "hits", value: 2n });
  *   assert.equal((await counter.get({ key: "hits" })).value, 2n);
  * } finally {
  *   await plugin.kill();
@@ -148,11 +191,8 @@ export interface BrokerSettings {
 export class GrpcBroker {
   #lastId = 0;
   readonly #settings: BrokerSettings;
-  readonly #pending = new Map<number, { info: ConnInfo; expiry: ReturnType<typeof setTimeout> }>();
-  readonly #waiters = new Map<
-    number,
-    { resolve: (info: ConnInfo) => void; reject: (err: Error) => void }
-  >();
+  /** Connection info from the other side, by id, for the dial that waits for it. */
+  readonly #arrivals = new Rendezvous<number, ConnInfo>(BROKER_WAIT_MS);
   readonly #servers = new Set<BrokerServer>();
   /** Dialed connections by id, while leased. */
   readonly #pool = new Map<number, PooledConnection>();
@@ -206,16 +246,8 @@ export class GrpcBroker {
   }
 
   #receive(info: ConnInfo): void {
-    const waiter = this.#waiters.get(info.serviceId);
-    if (waiter) {
-      this.#waiters.delete(info.serviceId);
-      waiter.resolve(info);
-      return;
-    }
     // Like go-plugin: one slot per id, dropped if nobody dials it within 5 s.
-    if (this.#pending.has(info.serviceId)) return;
-    const expiry = setTimeout(() => this.#pending.delete(info.serviceId), BROKER_WAIT_MS);
-    this.#pending.set(info.serviceId, { info, expiry });
+    this.#arrivals.deliver(info.serviceId, info);
   }
 
   /**
@@ -225,7 +257,14 @@ export class GrpcBroker {
   async acceptAndServe(
     id: number,
     register: (registrar: ServiceRegistrar<GrpcBroker>) => void,
+    options: BrokerServeOptions = {},
   ): Promise<BrokerServer> {
+    const { signal } = options;
+    const aborted = () =>
+      new PluginError("closed", `Cannot accept broker id ${id}: aborted`, {
+        cause: signal?.reason,
+      });
+    if (signal?.aborted) throw aborted();
     if (this.#closed) throw new PluginError("closed", "Cannot accept: the broker is closed");
     if (!this.#send) {
       throw new PluginError("broker", "Cannot accept: the other side has no broker stream");
@@ -246,27 +285,38 @@ export class GrpcBroker {
       throw new PluginError("broker", `Cannot accept broker id ${id}: ${String(cause)}`, { cause });
     }
     const sockets = serverSockets(server);
-    const handle: BrokerServer = {
-      id,
-      close: async () => {
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      closing ??= (async () => {
+        signal?.removeEventListener("abort", onAbort);
         this.#servers.delete(handle);
         // The dialing side may still hold its connection (it pools them): end it without the
         // GOAWAY of forceShutdown (see hangup.ts).
         hangUp(sockets);
         server.forceShutdown();
         await bound.cleanup();
-      },
-    };
+      })();
+    const onAbort = () => void close();
+    const handle: BrokerServer = { id, close, [Symbol.asyncDispose]: close };
+    if (signal?.aborted) {
+      await close();
+      throw aborted();
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
     this.#servers.add(handle);
     this.#send({ serviceId: id, network: bound.network, address: bound.address });
     return handle;
   }
 
-  /** Takes the next id, serves on it, and returns the id for the other side to dial. */
-  async serve(register: (registrar: ServiceRegistrar<GrpcBroker>) => void): Promise<number> {
-    const id = this.nextId();
-    await this.acceptAndServe(id, register);
-    return id;
+  /**
+   * Takes the next id and serves on it ({@link GrpcBroker.acceptAndServe}); the other side
+   * dials the returned server's `id`.
+   */
+  serve(
+    register: (registrar: ServiceRegistrar<GrpcBroker>) => void,
+    options: BrokerServeOptions = {},
+  ): Promise<BrokerServer> {
+    return this.acceptAndServe(this.nextId(), register, options);
   }
 
   /**
@@ -282,12 +332,12 @@ export class GrpcBroker {
    * issues"); and never lingers unused, so that a peer closing its server (go-plugin's does with
    * a GOAWAY) finds nothing of ours to abort.
    */
-  async dial(id: number, options: { timeoutMs?: number } = {}): Promise<BrokerConnection> {
+  async dial(id: number, options: BrokerDialOptions = {}): Promise<BrokerConnection> {
     if (this.#closed) throw this.#closedError();
     let pooled = this.#pool.get(id);
     if (!pooled) {
       const info = this.#addresses.get(id) ??
-        await this.#waitFor(id, options.timeoutMs ?? BROKER_WAIT_MS);
+        await this.#waitFor(id, options.timeoutMs ?? BROKER_WAIT_MS, options.signal);
       if (this.#closed) throw this.#closedError();
       this.#remember(id, info);
       // Another dial of the same id may have been first.
@@ -345,42 +395,29 @@ export class GrpcBroker {
     for (const pooled of [...this.#pool.values()]) this.#drop(pooled);
   }
 
-  #waitFor(id: number, timeoutMs: number): Promise<ConnInfo> {
-    const pending = this.#pending.get(id);
-    if (pending) {
-      clearTimeout(pending.expiry);
-      this.#pending.delete(id);
-      return Promise.resolve(pending.info);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(id);
-        reject(new PluginError("broker", `timeout waiting for connection info (broker id ${id})`));
-      }, timeoutMs);
-      this.#waiters.set(id, {
-        resolve: (info) => {
-          clearTimeout(timer);
-          resolve(info);
-        },
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      });
-    });
+  #waitFor(id: number, timeoutMs: number, signal?: AbortSignal): Promise<ConnInfo> {
+    return this.#arrivals.take(
+      id,
+      timeoutMs,
+      () => new PluginError("broker", `timeout waiting for connection info (broker id ${id})`),
+      {
+        signal,
+        aborted: () =>
+          new PluginError("closed", `Cannot dial broker id ${id}: aborted`, {
+            cause: signal?.reason,
+          }),
+      },
+    );
   }
 
   /** Closes every brokered server and connection. Idempotent. @internal */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const { expiry } of this.#pending.values()) clearTimeout(expiry);
-    this.#pending.clear();
-    for (const [id, waiter] of this.#waiters) {
+    this.#arrivals.close((id) => {
       const err = this.#closedError();
-      waiter.reject(new RpcError(err.code, `Cannot dial broker id ${id}: ${err.details}`));
-    }
-    this.#waiters.clear();
+      return new RpcError(err.code, `Cannot dial broker id ${id}: ${err.details}`);
+    });
     this.closeConnections();
     await Promise.all([...this.#servers].map((s) => s.close()));
   }

@@ -19,6 +19,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { Metadata } from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { metadataRecord, PluginError, RpcError, Status, type StatusCode } from "./errors.ts";
+import { Wakeup } from "./queue.ts";
 import type {
   GrpcOptions,
   MessageInit,
@@ -376,11 +377,8 @@ export async function* messagesOf(stream: MessageStream): AsyncGenerator<unknown
   const queue: unknown[] = [];
   let done = false;
   let failure: unknown;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    wake?.();
-    wake = undefined;
-  };
+  const wakeup = new Wakeup();
+  const notify = () => wakeup.wake();
   stream.on("data", (message) => {
     queue.push(message);
     // Backpressure: stop reading while the consumer is behind.
@@ -405,6 +403,6 @@ export async function* messagesOf(stream: MessageStream): AsyncGenerator<unknown
     }
     if (failure !== undefined) throw toRpcError(failure);
     if (done) return;
-    await new Promise<void>((resolve) => (wake = resolve));
+    await wakeup.wait();
   }
 }

@@ -376,7 +376,7 @@ export type GrpcJsHandlers = Record<string, (...args: never[]) => unknown>;
  *   });
  * }
  * const plugin: GrpcPlugin = { register: addGreeter }; // served by serve()
- * // ...or on a brokered server: const id = await ctx.broker.serve(addGreeter);
+ * // ...or on a brokered server: const { id } = await ctx.broker.serve(addGreeter);
  *
  * // A registrar that only records, as a unit test might use:
  * const added: string[] = [];

@@ -10,17 +10,18 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { GRPCBroker } from "../gen/core/plugin/grpc_broker_pb.ts";
 import { GRPCController } from "../gen/core/plugin/grpc_controller_pb.ts";
-import { Health, HealthCheckResponse_ServingStatus } from "../gen/core/grpc/health/v1/health_pb.ts";
+import { HealthCheckResponse_ServingStatus } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { GrpcBroker } from "./broker.ts";
-import { connect, type HostPluginSet, type PluginClient, type StartOptions } from "./client.ts";
-import { registrarFor } from "./grpc_server.ts";
+import type { PluginClient } from "./client.ts";
+import { connect } from "./connection.ts";
+import type { HostPluginSet, StartOptions } from "./options.ts";
+import { thisProcess } from "./process.ts";
 import type { HandshakeInfo } from "./handshake.ts";
-import { HealthService } from "./health.ts";
-import { ReflectionRegistry } from "./reflection.ts";
+import type { HealthService } from "./health.ts";
+import { registerPluginServices } from "./plugin_services.ts";
 import { makeTempDir, ownPid, removePath } from "./runtime.ts";
-import type { ServeOptions } from "./server.ts";
+import type { ServeOptions } from "./serve_options.ts";
 import { rejectOutOfDateClientCert, serverCredentials, type TlsConfig } from "./tls.ts";
 import { bindServer } from "./transport.ts";
 
@@ -115,14 +116,7 @@ export async function connectInProcess<P extends HostPluginSet>(
     ...options.serve.grpcServerOptions,
     ...(pluginTls ? { interceptors: [rejectOutOfDateClientCert] } : {}),
   });
-  const reflection = new ReflectionRegistry();
-  const onAdd = (name: string, d?: Parameters<ReflectionRegistry["add"]>[1]) =>
-    reflection.add(name, d);
-  const registrar = registrarFor(server, pluginBroker, onAdd);
-  const pluginRegistrar = options.serve.interceptors?.length
-    ? registrarFor(server, pluginBroker, onAdd, { interceptors: options.serve.interceptors })
-    : registrar;
-  const health = new HealthService();
+  let health: HealthService | undefined;
 
   let resolveExited!: () => void;
   const exited = new Promise<void>((resolve) => (resolveExited = resolve));
@@ -130,7 +124,7 @@ export async function connectInProcess<P extends HostPluginSet>(
   let cleanup = () => Promise.resolve();
   const stop = () =>
     stopping ??= (async () => {
-      health.setAll(HealthCheckResponse_ServingStatus.NOT_SERVING);
+      health?.setAll(HealthCheckResponse_ServingStatus.NOT_SERVING);
       await pluginBroker.close();
       server.forceShutdown();
       await cleanup();
@@ -138,21 +132,20 @@ export async function connectInProcess<P extends HostPluginSet>(
       resolveExited();
     })();
 
-  // serve()'s order (docs/protocol.md §6): health, reflection, plugins, broker, controller.
-  // No stdio service: nothing is captured in process; the host's stdio reader ends quietly.
+  // serve()'s registration (docs/protocol.md §6). No stdio service: nothing is captured in
+  // process; the host's stdio reader ends quietly.
   try {
-    registrar.add(Health, health.impl());
-    reflection.register(registrar);
-    for (const plugin of Object.values(plugins)) plugin.register(pluginRegistrar);
-    registrar.add(GRPCBroker, {
-      startStream: (requests) => pluginBroker.runStream(() => requests),
-    });
-    registrar.add(GRPCController, {
-      shutdown() {
-        setTimeout(() => void stop(), 0);
-        return {};
-      },
-    });
+    ({ health } = registerPluginServices(server, pluginBroker, plugins, {
+      interceptors: options.serve.interceptors,
+      broker: { startStream: (requests) => pluginBroker.runStream(() => requests) },
+      addController: (registrar) =>
+        registrar.add(GRPCController, {
+          shutdown() {
+            setTimeout(() => void stop(), 0);
+            return {};
+          },
+        }),
+    }));
     const bound = await bindServer(server, serverCredentials(pluginTls), {
       network: "unix",
       socketDir,
@@ -175,10 +168,8 @@ export async function connectInProcess<P extends HostPluginSet>(
     };
     const client = await connect(info, options.host.plugins, hostTls, hostOptions, {
       name: "in-process",
-      pid: ownPid(),
-      exited: exited.then(() => ({ code: 0, signal: null })),
-      untrack: () => {},
-      // Never signal: the "plugin" is this process. close() only disconnects.
+      // Never signalled: the "plugin" is this process. close() only disconnects.
+      process: thisProcess(ownPid(), exited.then(() => ({ code: 0, signal: null }))),
       reattached: true,
     });
     let closing: Promise<void> | undefined;

@@ -313,11 +313,15 @@ export function onSignal(signal: "SIGINT" | "SIGTERM", fn: () => void): () => vo
 }
 
 /**
- * Runs `fn` synchronously, once, when the process ends however it ends short of a signal.
- * Node fires `exit` for all of them; Deno fires it only for `process.exit()` and the end of
- * the program, and instead fires `unload` for `Deno.exit()`, `error` for an uncaught error and
- * `unhandledrejection` for an unhandled rejection (the last two only end the process when no
- * listener prevents their default, as a listener registered earlier than this one may).
+ * Runs `fn` synchronously, once, when the process ends however it ends short of a signal: the
+ * event loop running dry, `Deno.exit()`, `process.exit()`, an uncaught error or an unhandled
+ * rejection. Node fires `exit` for all of them; Deno fires it only for `process.exit()` and
+ * the end of the program, and instead fires `unload` for `Deno.exit()`, `error` for an
+ * uncaught error and `unhandledrejection` for an unhandled rejection (the last two only end the
+ * process when no listener prevents their default, as a listener registered earlier than this
+ * one may: then `fn` waits for the real end). The one exit hook of the library: the host's
+ * plugin cleanup, the plugin's socket removal and the flush of unread captured output.
+ * Returns a function that stops listening.
  */
 export function onExit(fn: () => void): () => void {
   let ran = false;
@@ -329,11 +333,18 @@ export function onExit(fn: () => void): () => void {
   const unlessPrevented = (event: Event) => {
     if (!event.defaultPrevented) once();
   };
+  // Node fires no `exit` for an uncaught error (or a rejection it raises as one): a monitor
+  // sees it, and it ends the process unless an `uncaughtException` listener keeps it alive.
+  const unlessHandled = () => {
+    if (process.listenerCount("uncaughtException") === 0) once();
+  };
   process.on("exit", once);
   if (deno) {
     globalThis.addEventListener("unload", once);
     globalThis.addEventListener("error", unlessPrevented);
     globalThis.addEventListener("unhandledrejection", unlessPrevented);
+  } else {
+    process.on("uncaughtExceptionMonitor", unlessHandled);
   }
   return () => {
     process.off("exit", once);
@@ -341,6 +352,8 @@ export function onExit(fn: () => void): () => void {
       globalThis.removeEventListener("unload", once);
       globalThis.removeEventListener("error", unlessPrevented);
       globalThis.removeEventListener("unhandledrejection", unlessPrevented);
+    } else {
+      process.off("uncaughtExceptionMonitor", unlessHandled);
     }
   };
 }
@@ -521,35 +534,6 @@ export function probeAddress(
     socket.once("connect", () => done(true));
     socket.once("error", () => done(false));
   });
-}
-
-/**
- * Runs `fn` synchronously once when the process ends in any way short of a signal: the event
- * loop running dry, `Deno.exit()`, `process.exit()`, an uncaught error or an unhandled
- * rejection (Deno fires `unload`, `error` and `unhandledrejection` for some of these, never
- * `process.on("exit")`). Returns a function that stops listening.
- */
-export function onProcessEnd(fn: () => void): () => void {
-  let ran = false;
-  const once = () => {
-    if (ran) return;
-    ran = true;
-    fn();
-  };
-  process.on("exit", once);
-  const events = ["unload", "error", "unhandledrejection"];
-  const target = globalThis as unknown as {
-    addEventListener?: (event: string, fn: () => void) => void;
-    removeEventListener?: (event: string, fn: () => void) => void;
-  };
-  for (const event of events) target.addEventListener?.(event, once);
-  // Node: a monitor, which (unlike an uncaughtException listener) leaves the crash as it is.
-  if (!deno) process.on("uncaughtExceptionMonitor", once);
-  return () => {
-    process.off("exit", once);
-    for (const event of events) target.removeEventListener?.(event, once);
-    if (!deno) process.off("uncaughtExceptionMonitor", once);
-  };
 }
 
 /**

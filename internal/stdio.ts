@@ -12,7 +12,8 @@
 
 import { type GRPCStdio, StdioData_Channel } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import type { ServiceClient, ServiceImpl } from "./grpc.ts";
-import { captureOutput, onProcessEnd, unrefDelay, writeRealStderr } from "./runtime.ts";
+import { Wakeup } from "./queue.ts";
+import { captureOutput, onExit, unrefDelay, writeRealStderr } from "./runtime.ts";
 
 /** go-plugin reads the plugin's pipes 1024 bytes at a time and sends each read as one message. */
 export const STDIO_CHUNK_SIZE = 1024;
@@ -41,7 +42,7 @@ export class OutputCapture {
   readonly #queue: Chunk[] = [];
   #buffered = 0;
   #dropped = 0;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #restore: (() => void) | undefined;
   #stopExitHook: (() => void) | undefined;
   #handshakePrinted = false;
@@ -60,7 +61,7 @@ export class OutputCapture {
       if (channel === "stderr" && !this.#handshakePrinted) return writeRealStderr(bytes);
       this.push(channel === "stdout" ? StdioData_Channel.STDOUT : StdioData_Channel.STDERR, bytes);
     });
-    this.#stopExitHook = onProcessEnd(() => this.flushUnread());
+    this.#stopExitHook = onExit(() => this.flushUnread());
   }
 
   /** From now on stderr is captured too. */
@@ -84,7 +85,7 @@ export class OutputCapture {
   /** Ends the host's stream (it completes with OK); capture goes on until {@link stop}. */
   endStreams(): void {
     this.#ended = true;
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   /**
@@ -144,7 +145,7 @@ export class OutputCapture {
       }
       this.#dropped += old.data.length;
     }
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   /**
@@ -165,15 +166,7 @@ export class OutputCapture {
               yield chunk;
               continue;
             }
-            await new Promise<void>((resolve) => {
-              const wake = () => {
-                self.#wake = undefined;
-                ctx.signal.removeEventListener("abort", wake);
-                resolve();
-              };
-              self.#wake = wake;
-              ctx.signal.addEventListener("abort", wake);
-            });
+            await self.#wakeup.wait(ctx.signal);
           }
         } finally {
           self.#readers--;

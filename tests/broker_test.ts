@@ -20,7 +20,7 @@ for (const { network, autoMtls } of variants) {
       autoMtls,
     });
     let pings = 0;
-    const id = await plugin.broker.serve((s) =>
+    const { id } = await plugin.broker.serve((s) =>
       s.add(PingPong, {
         ping: () => {
           pings++;
@@ -59,7 +59,7 @@ Deno.test("broker: nested callbacks host -> plugin -> host -> plugin", async () 
   });
   const test = plugin.dispense("test");
   const trail: string[] = [];
-  const id = await plugin.broker.serve((s) =>
+  const { id } = await plugin.broker.serve((s) =>
     s.add(PingPong, {
       async ping() {
         trail.push("host callback");
@@ -88,7 +88,7 @@ Deno.test("broker: dialing an id nobody accepted fails after the wait", async ()
 Deno.test("broker: brokered listeners and their sockets close with the client", async () => {
   const plugin = await startPlugin({ ...helperPlugin("serve"), plugins: { test: Test } });
   const { id } = await plugin.dispense("test").bidirectional({ id: 0 });
-  const hostSide = await plugin.broker.serve((s) =>
+  const { id: hostSide } = await plugin.broker.serve((s) =>
     s.add(PingPong, { ping: () => ({ msg: "pong" }) })
   );
   const socketDir = plugin.address.slice(0, plugin.address.lastIndexOf("/"));
@@ -109,6 +109,69 @@ Deno.test("broker: a dial still waiting when the client is killed fails at once"
   await plugin.kill();
   await failed;
   assert.ok(Date.now() - started < 5000);
+});
+
+Deno.test("broker.serve() returns a disposable server: close() ends it, its socket goes, dials fail", async () => {
+  await using plugin = await startPlugin({ ...helperPlugin("serve"), plugins: { test: Test } });
+  const socketDir = plugin.address.slice(0, plugin.address.lastIndexOf("/"));
+  const before = [...Deno.readDirSync(socketDir)].length;
+  let pings = 0;
+  {
+    await using server = await plugin.broker.serve((s) =>
+      s.add(PingPong, {
+        ping: () => {
+          pings++;
+          return { msg: "pong" };
+        },
+      })
+    );
+    assert.equal([...Deno.readDirSync(socketDir)].length, before + 1, "its socket exists");
+    assert.equal((await plugin.dispense("test").bidirectional({ id: server.id })).id, server.id);
+    assert.equal(pings, 1);
+  } // leaving the block closed it
+  assert.equal([...Deno.readDirSync(socketDir)].length, before, "its socket is gone");
+  const again = await plugin.broker.serve((s) => s.add(PingPong, { ping: () => ({ msg: "" }) }));
+  await again.close();
+  await again.close(); // idempotent
+  await assert.rejects(
+    plugin.dispense("test").bidirectional({ id: again.id }, { timeoutMs: 10_000 }),
+  );
+  assert.equal(pings, 1);
+});
+
+Deno.test("broker: an aborted signal stops serve() and dial() with closed, and closes a server", async () => {
+  await using plugin = await startPlugin({ ...helperPlugin("serve"), plugins: { test: Test } });
+  const socketDir = plugin.address.slice(0, plugin.address.lastIndexOf("/"));
+  const before = [...Deno.readDirSync(socketDir)].length;
+  const isClosed = (err: unknown) => err instanceof PluginError && err.code === "closed";
+  await assert.rejects(
+    plugin.broker.serve((s) => s.add(PingPong, {}), { signal: AbortSignal.abort() }),
+    isClosed,
+  );
+  const request = new AbortController();
+  await plugin.broker.serve((s) => s.add(PingPong, {}), { signal: request.signal });
+  assert.equal([...Deno.readDirSync(socketDir)].length, before + 1);
+  request.abort();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal([...Deno.readDirSync(socketDir)].length, before, "aborting closed the server");
+
+  const dialing = new AbortController();
+  const dial = assert.rejects(
+    plugin.broker.dial(77, { timeoutMs: 60_000, signal: dialing.signal }),
+    isClosed,
+  );
+  dialing.abort();
+  await dial;
+  await assert.rejects(plugin.broker.dial(78, { signal: AbortSignal.abort() }), isClosed);
+});
+
+Deno.test("PluginClient.ping() takes a signal: an aborted one is CANCELLED", async () => {
+  await using plugin = await startPlugin({ ...helperPlugin("serve"), plugins: { test: Test } });
+  await plugin.ping({ signal: new AbortController().signal });
+  await assert.rejects(
+    plugin.ping({ signal: AbortSignal.abort() }),
+    (err) => err instanceof RpcError && err.code === Status.CANCELLED,
+  );
 });
 
 testNoLeftovers();

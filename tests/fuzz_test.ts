@@ -15,7 +15,7 @@ import { PluginError } from "../host.ts";
 import { parseHandshakeLine } from "../internal/handshake.ts";
 import { StderrLineParser } from "../internal/hclog.ts";
 import { decodeHandshakeCert, derToPem, encodeHandshakeCert } from "../internal/pem.ts";
-import { parseClientCertPem } from "../internal/client_cert.ts";
+import { parseClientCertPem } from "../internal/x509.ts";
 import { parseReattachConfig } from "../internal/reattach.ts";
 import { parseProtocolVersions } from "../internal/negotiate.ts";
 import { generateCertificate } from "../internal/mtls.ts";

@@ -1,6 +1,6 @@
 // Tests for internal/queue.ts: the unbounded async queue that feeds streaming calls.
 import assert from "node:assert/strict";
-import { AsyncQueue } from "../internal/queue.ts";
+import { AsyncQueue, Rendezvous, Wakeup } from "../internal/queue.ts";
 
 async function collect<T>(queue: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -77,4 +77,45 @@ Deno.test("AsyncQueue lets a consumer stop early and keep the rest queued", asyn
   assert.deepEqual(first, [1]);
   queue.end();
   assert.deepEqual(await collect(queue), [2, 3]);
+});
+
+Deno.test("Wakeup.wake() wakes every waiting consumer, and an aborted signal ends a wait", async () => {
+  const wakeup = new Wakeup();
+  const woken: string[] = [];
+  const a = wakeup.wait().then(() => woken.push("a"));
+  const b = wakeup.wait().then(() => woken.push("b"));
+  await tick();
+  assert.deepEqual(woken, []);
+  wakeup.wake();
+  await Promise.all([a, b]);
+  assert.deepEqual(woken.sort(), ["a", "b"]);
+  const controller = new AbortController();
+  const c = wakeup.wait(controller.signal);
+  controller.abort();
+  await c; // resolves without a wake()
+  await wakeup.wait(controller.signal); // already aborted: at once
+});
+
+Deno.test("Rendezvous hands a value to its taker, keeps an early one, times out and closes", async () => {
+  const values = new Rendezvous<number, string>(50);
+  const waiting = values.take(1, 1000, () => new Error("timeout 1"));
+  values.deliver(1, "one");
+  assert.equal(await waiting, "one");
+
+  values.deliver(2, "two");
+  values.deliver(2, "second two"); // the first one is kept
+  assert.equal(await values.take(2, 1000, () => new Error("timeout 2")), "two");
+
+  await assert.rejects(values.take(3, 10, () => new Error("timeout 3")), /timeout 3/);
+
+  const closed = values.take(4, 1000, () => new Error("timeout 4"));
+  values.close((key) => new Error(`closed ${key}`));
+  await assert.rejects(closed, /closed 4/);
+});
+
+Deno.test("Rendezvous drops a value nobody takes within keepMs", async () => {
+  const values = new Rendezvous<number, string>(10);
+  values.deliver(5, "five");
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  await assert.rejects(values.take(5, 10, () => new Error("gone")), /gone/);
 });

@@ -276,7 +276,7 @@ for (const network of ["unix", "tcp"] as const) {
 
 Deno.test({
   name: "BUG: reattaching to an address that does not answer fails fast by default",
-  // Regression (fixed): reattach() in internal/client.ts waits in grpc-js's waitForReady for
+  // Regression (fixed): reattach() in internal/start.ts (then internal/client.ts) waits in grpc-js's waitForReady for
   // min(startTimeoutMs, 10 s), retrying, before it reports process-not-found; go-plugin probes
   // the address with one dial and fails at once. Fix: see the report (one probe connect first).
   fn: async () => {

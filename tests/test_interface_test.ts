@@ -41,7 +41,9 @@ for (const autoMtls of [false, true]) {
       ["info", "helper", 12],
     ]);
 
-    const id = await plugin.broker.serve((s) => s.add(PingPong, { ping: () => ({ msg: "pong" }) }));
+    const { id } = await plugin.broker.serve((s) =>
+      s.add(PingPong, { ping: () => ({ msg: "pong" }) })
+    );
     assert.equal((await test.bidirectional({ id })).id, id);
 
     await test.printStdio({

@@ -90,10 +90,10 @@ Deno.test("connectInProcess(): a plugin method dials the host's broker server", 
     serve: { plugins: { counter } },
     host: { plugins: { counter: Counter } },
   });
-  const addServer = await plugin.client.broker.serve((registrar) =>
+  await using adder = await plugin.client.broker.serve((registrar) =>
     registrar.add(AddHelper, { sum: ({ a, b }) => ({ r: a + b }) })
   );
-  await plugin.dispense("counter").put({ addServer, key: "hits", value: 5n });
+  await plugin.dispense("counter").put({ addServer: adder.id, key: "hits", value: 5n });
   assert.equal((await plugin.dispense("counter").get({ key: "hits" })).value, 5n);
 });
 

@@ -206,7 +206,7 @@ for (const network of NETWORKS) {
 Deno.test({
   name:
     "BUG: a connection-failed error names the TLS reason (here: the certificate lacks localhost)",
-  // Regression (fixed): connect() in internal/client.ts reports only grpc-js's waitForReady text "Failed to
+  // Regression (fixed): connect() in internal/connection.ts (then internal/client.ts) reports only grpc-js's waitForReady text "Failed to
   // connect before the deadline" and drops the channel's last error, which a plain call shows:
   // "Hostname/IP does not match certificate's altnames: Host: localhost. is not in the cert's
   // altnames: DNS:example.com". Fix: see the report (probe once with a call on failure).

@@ -33,10 +33,10 @@ try {
   });
   const counter = plugin.dispense("counter");
   if (command === "put") {
-    const addServer = await plugin.broker.serve((s) =>
+    await using adder = await plugin.broker.serve((s) =>
       s.add(AddHelper, { sum: ({ a, b }) => ({ r: a + b }) })
     );
-    await counter.put({ addServer, key, value: BigInt(amount) });
+    await counter.put({ addServer: adder.id, key, value: BigInt(amount) });
   } else {
     console.log(String((await counter.get({ key })).value));
   }

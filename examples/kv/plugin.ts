@@ -10,14 +10,14 @@
  * @module
  */
 
-import { grpcPlugin, logger, startServe } from "../../plugin.ts";
+import { grpcPlugin, logger, serve } from "../../plugin.ts";
 import { KV } from "../../gen/kv/kv_pb.ts";
 import { KV_HANDSHAKE } from "./shared.ts";
 
 const log = logger.named("kv");
 const SIGNATURE = "\n\nWritten from plugin-plugwire";
 
-const serving = await startServe({
+const serving = await serve({
   handshake: KV_HANDSHAKE,
   network: Deno.env.get("KV_NETWORK") === "tcp" ? "tcp" : "unix",
   plugins: {
@@ -37,4 +37,4 @@ const serving = await startServe({
 });
 // Hosts show this line (they re-log a plugin's stderr), so a user can see where it listens.
 log.info("serving", { network: serving.network, address: serving.address });
-await serving.stopped;
+// The process serves on until the host shuts the plugin down; then serving.finished settles.

@@ -9,11 +9,13 @@
  */
 
 import { GRPCController } from "../../gen/core/plugin/grpc_controller_pb.ts";
-import { type PluginClient, startPlugin } from "../client.ts";
+import type { PluginClient } from "../client.ts";
+import { startPlugin } from "../start.ts";
 import { PluginError } from "../errors.ts";
 import { toRpcError } from "../grpc.ts";
 import { type HandshakeInfo, parseHandshakeLine } from "../handshake.ts";
-import { type LogRecord, StderrLineParser } from "../hclog.ts";
+import type { LogRecord } from "../hclog.ts";
+import { readFirstLine, watchStderr } from "../process.ts";
 import type { Certificate } from "../mtls.ts";
 import { decodeHandshakeCert, derToPem } from "../pem.ts";
 import {
@@ -137,45 +139,13 @@ export async function launch(
   }
   const started = Date.now();
 
+  // The host's own readers (process.ts): stderr as records, the first stdout line, the rest
+  // of stdout read and dropped so the plugin never blocks on a pipe.
   const records: LogRecord[] = [];
-  const parser = new StderrLineParser();
-  let stderrBuffer = "";
-  const stderrDecoder = new TextDecoder();
-  let stderrEnded!: () => void;
-  const stderrDone = new Promise<void>((resolve) => (stderrEnded = resolve));
-  child.stderr.onData((chunk) => {
-    stderrBuffer += stderrDecoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = stderrBuffer.indexOf("\n")) >= 0) {
-      records.push(parser.parse(stderrBuffer.slice(0, nl + 1)));
-      stderrBuffer = stderrBuffer.slice(nl + 1);
-    }
+  const { done: stderrDone } = watchStderr(child, settings.cmd[0], {
+    logger: ({ plugin: _plugin, ...record }) => void records.push(record),
   });
-  child.stderr.onEnd(() => {
-    stderrBuffer += stderrDecoder.decode();
-    if (stderrBuffer) records.push(parser.parse(stderrBuffer));
-    stderrEnded();
-  });
-
-  // The first stdout line; the rest is read and dropped so the plugin never blocks on a pipe.
-  const firstLine = new Promise<string | undefined>((resolve) => {
-    let buffer = "";
-    let pending = true;
-    const decoder = new TextDecoder();
-    child.stdout.onData((chunk) => {
-      if (!pending) return;
-      buffer += decoder.decode(chunk, { stream: true });
-      const nl = buffer.indexOf("\n");
-      if (nl >= 0 || buffer.length > 64 * 1024) {
-        pending = false;
-        resolve(nl >= 0 ? buffer.slice(0, nl) : buffer);
-      }
-    });
-    child.stdout.onEnd(() => {
-      if (pending) resolve(buffer || undefined);
-      pending = false;
-    });
-  });
+  const firstLine = readFirstLine(child).then(({ line, eof }) => eof && !line ? undefined : line);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const outcome: LaunchOutcome = await Promise.race([
     firstLine.then(async (line): Promise<LaunchOutcome> =>

@@ -7,7 +7,7 @@
  */
 
 import { fromBinary, fromJson, type JsonValue, toBinary, toJson } from "@bufbuild/protobuf";
-import { startPlugin } from "../client.ts";
+import { startPlugin } from "../start.ts";
 import { Status } from "../errors.ts";
 import { type DynamicServices, loadServices } from "../dynamic.ts";
 import type { PluginLogRecord } from "../logger.ts";

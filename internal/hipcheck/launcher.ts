@@ -21,15 +21,9 @@ import { createServiceClient } from "../grpc_client.ts";
 import { type LogLevel, type LogRecord, StderrLineParser } from "../hclog.ts";
 import type { LogSink } from "../logger.ts";
 import type { HipcheckLogLevel } from "./log.ts";
-import {
-  type ChildHandle,
-  type ExitStatus,
-  getEnvAll,
-  onExit,
-  probeAddress,
-  resolveExecutable,
-  spawnProcess,
-} from "../runtime.ts";
+import { type PluginProcess, type SpawnedProcess, spawnPlugin, watchStderr } from "../process.ts";
+import { type ExitStatus, getEnvAll, probeAddress, resolveExecutable } from "../runtime.ts";
+import { hipcheckFlavour } from "./flavour.ts";
 
 /**
  * How hard the core tries to reach a starting plugin. The defaults are core's `Exec.kdl`
@@ -99,7 +93,6 @@ export interface LaunchedPlugin {
   kill(graceMs?: number): Promise<void>;
 }
 
-const STDERR_TAIL_LINES = 20;
 const HC_LEVELS: Readonly<Record<string, LogLevel>> = {
   TRACE: "trace",
   DEBUG: "debug",
@@ -180,59 +173,23 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", done, { once: true });
   });
 
-// Children still running when this process exits are killed, as core's kill_on_drop does.
-const liveChildren = new Set<ChildHandle>();
-let exitHookInstalled = false;
-function track(child: ChildHandle): () => void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    onExit(() => {
-      for (const c of liveChildren) c.kill("SIGKILL");
-    });
-  }
-  liveChildren.add(child);
-  return () => liveChildren.delete(child);
-}
-
-function watchStderr(child: ChildHandle, name: string, logger: LogSink, tail: string[]): void {
+/** Hipcheck's stderr lines as core reads them, others by go-plugin's rules (plain text at debug). */
+function hipcheckLineParser(): (line: string) => LogRecord | undefined {
   const fallback = new StderrLineParser();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  const emit = (line: string) => {
+  return (line) => {
     const raw = line.replace(/\r?\n?$/, "");
-    if (!raw) return;
-    tail.push(raw);
-    if (tail.length > STDERR_TAIL_LINES) tail.shift();
-    // Not core's format (a traceback, a stray print): go-plugin's rules, plain text at debug.
-    const record = parseHipcheckLogLine(raw) ?? fallback.parse(raw);
-    try {
-      logger({ ...record, plugin: name });
-    } catch {
-      // A faulty sink must not take the host down.
-    }
+    if (!raw) return undefined;
+    return parseHipcheckLogLine(raw) ?? fallback.parse(raw);
   };
-  child.stderr.onData((chunk) => {
-    buffer += decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      emit(buffer.slice(0, newline + 1));
-      buffer = buffer.slice(newline + 1);
-    }
-  });
-  child.stderr.onEnd(() => {
-    buffer += decoder.decode();
-    if (buffer) emit(buffer);
-    buffer = "";
-  });
 }
 
-async function killChild(child: ChildHandle, graceMs: number, hasExited: () => boolean) {
+async function killChild(child: PluginProcess, graceMs: number, hasExited: () => boolean) {
   const waitExit = (ms: number) =>
     Promise.race([child.exited.then(() => true), sleep(ms).then(() => false)]);
   if (!hasExited() && !(await waitExit(graceMs))) {
-    child.kill("SIGTERM");
+    child.signal("SIGTERM");
     if (!(await waitExit(graceMs))) {
-      child.kill("SIGKILL");
+      child.signal("SIGKILL");
       await child.exited;
     }
   }
@@ -260,11 +217,13 @@ export async function launchHipcheckPlugin(options: LaunchOptions): Promise<Laun
   for (let spawn = 1; spawn <= spawns; spawn++) {
     if (options.signal?.aborted) break;
     const port = await freeLoopbackPort();
-    let child: ChildHandle;
+    let child: SpawnedProcess;
     try {
-      child = await spawnProcess(
+      // The shared process seam: its own process group, killed if this process ends first
+      // (as core's kill_on_drop does).
+      child = await spawnPlugin(
         path,
-        [...args, "--port", String(port), "--log-level", options.logLevel],
+        [...args, ...hipcheckFlavour.launchArgs({ port, logLevel: options.logLevel })],
         { env, cwd: options.cwd, stdin: "null" },
       );
     } catch (cause) {
@@ -274,17 +233,18 @@ export async function launchHipcheckPlugin(options: LaunchOptions): Promise<Laun
         { cause, path },
       );
     }
-    const untrack = track(child);
     let hasExited = false;
     const exited = child.exited.then((status) => {
       hasExited = true;
-      untrack();
+      child.release();
       return status;
     });
-    const tail: string[] = [];
-    watchStderr(child, options.name, options.logger, tail);
+    const { tail } = watchStderr(child.child, options.name, {
+      logger: options.logger,
+      parse: hipcheckLineParser(),
+    });
     // core's stdout is inherited; ours is drained so the plugin never blocks on a full pipe.
-    child.stdout.onData(() => {});
+    child.child.stdout.onData(() => {});
 
     const address = `127.0.0.1:${port}`;
     let reached = false;

@@ -8,6 +8,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
+import { LineSplitter } from "../lines.ts";
 import { parseArgs } from "node:util";
 import {
   ConfigurationStatus,
@@ -318,16 +319,12 @@ export async function servePlugin(
 
 /** Output written through the runtime becomes log records, one per line. */
 function captureAsLog(log: HipcheckLogger): void {
-  const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
-  const pending = { stdout: "", stderr: "" };
-  captureOutput((channel, bytes) => {
-    const lines = (pending[channel] + decoder[channel].decode(bytes, { stream: true })).split("\n");
-    pending[channel] = lines.pop()!;
-    for (const line of lines) {
-      if (channel === "stdout") log.info(line, { stream: "stdout" });
-      else log.error(line, { stream: "stderr" });
-    }
-  });
+  // The project's one line reader; a line without its newline yet waits for the next write.
+  const lines = {
+    stdout: new LineSplitter((line) => log.info(line.replace(/\n$/, ""), { stream: "stdout" })),
+    stderr: new LineSplitter((line) => log.error(line.replace(/\n$/, ""), { stream: "stderr" })),
+  };
+  captureOutput((channel, bytes) => lines[channel].push(bytes));
 }
 
 /**

@@ -165,7 +165,7 @@ export async function hostServesPingPong(
   test: ServiceClient<typeof Test>,
 ): Promise<void> {
   let pings = 0;
-  const id = await plugin.broker.serve((s) =>
+  const { id } = await plugin.broker.serve((s) =>
     s.add(PingPong, {
       ping: () => {
         pings++;
