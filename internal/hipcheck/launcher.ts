@@ -13,6 +13,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
+import { clientSockets, hangUp, type Sockets } from "../hangup.ts";
 import * as net from "node:net";
 import { PluginService } from "../../gen/hipcheck/v1/hipcheck_pb.ts";
 import { PluginError } from "../errors.ts";
@@ -255,10 +256,14 @@ export async function launchHipcheckPlugin(options: LaunchOptions): Promise<Laun
       reached = await probeAddress("tcp", address, Math.max(200, backoffMs));
     }
     let client: grpc.Client | undefined;
+    let sockets: Sockets = new Set();
     if (reached && !hasExited && !options.signal?.aborted) {
       // The port accepts: now the HTTP/2 preface and SETTINGS, which is what tonic's connect
       // waits for.
-      client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+      const credentials = grpc.credentials.createInsecure();
+      // The connection's sockets, to end it without a GOAWAY (see ../hangup.ts).
+      sockets = clientSockets(credentials);
+      client = new grpc.Client(address, credentials, {
         // Chunked messages are 4 MiB − 1 KiB of payload plus the message's other fields; the
         // Python SDK's chunker can exceed that (hipcheck.md §1.5 G), so accept what comes.
         "grpc.max_receive_message_length": -1,
@@ -271,6 +276,7 @@ export async function launchHipcheckPlugin(options: LaunchOptions): Promise<Laun
           )
         );
       } catch {
+        hangUp(sockets);
         client.close();
         client = undefined;
       }
@@ -287,6 +293,9 @@ export async function launchHipcheckPlugin(options: LaunchOptions): Promise<Laun
         stderrTail: tail,
         kill(graceMs = 1000) {
           killing ??= (async () => {
+            // Hung up rather than closed with a GOAWAY: Deno 2.9.6 can abort a process that
+            // receives one (../hangup.ts), and this plugin may be plugwire's own.
+            hangUp(sockets);
             ready.close();
             await killChild(child, graceMs, () => hasExited);
           })();
