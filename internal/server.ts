@@ -330,11 +330,44 @@ async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolea
   ]);
 }
 
+/** What {@link hungUpSessionsClosed} reads of a grpc-js 1.14 `Server` (private fields). */
+interface ServerSessions {
+  sessions?: Map<SessionState, unknown>;
+  http2Servers?: Map<unknown, { sessions?: Set<SessionState> }>;
+}
+interface SessionState {
+  closed?: boolean;
+  destroyed?: boolean;
+  once(event: "close", listener: () => void): unknown;
+}
+
+/**
+ * Waits until the server's HTTP/2 sessions that the peer already tore down have emitted
+ * "close". grpc-js's tryShutdown calls `session.close(callback)` on every session not yet
+ * `closed`, and Node's `Http2Session.close` drops the callback of a session that is already
+ * `destroyed`; so a host that hangs up just before the stop (go-plugin closes its connection
+ * right after the Shutdown reply) left tryShutdown without its callback, and every such stop
+ * waited out its whole bound (1 s). The "close" of a destroyed session comes on the next tick.
+ * Reads grpc-js's private bookkeeping: when it is not there, this waits for nothing.
+ */
+async function hungUpSessionsClosed(server: grpc.Server): Promise<void> {
+  const internals = server as unknown as ServerSessions;
+  const all = new Set(internals.sessions?.keys());
+  for (const { sessions } of internals.http2Servers?.values() ?? []) {
+    for (const session of sessions ?? []) all.add(session);
+  }
+  const torn = [...all].filter((session) => session.destroyed && !session.closed);
+  await Promise.all(
+    torn.map((session) => new Promise<void>((resolve) => session.once("close", resolve))),
+  );
+}
+
 /**
  * Stops a grpc-js server gracefully (GOAWAY, then the open calls may finish) and cuts what is
  * still open after `ms`.
  */
 async function stopServer(server: grpc.Server, ms: number): Promise<void> {
+  await hungUpSessionsClosed(server);
   const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   if (!(await settlesWithin(graceful, ms))) server.forceShutdown();
 }
