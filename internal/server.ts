@@ -646,8 +646,9 @@ async function serveAfterCookie(
       outputCapture.endStreams();
       endStreams.abort();
       await broker.close();
-      await stopServer(server, GRACEFUL_STOP_MS);
-      await bound.cleanup();
+      // The socket file goes while the open calls end: stopping closes the listener first, so
+      // nothing new could connect through it anyway.
+      await Promise.all([stopServer(server, GRACEFUL_STOP_MS), bound.cleanup()]);
       for (const cleanup of cleanups.splice(0)) cleanup();
       try {
         await options.onShutdown?.();
