@@ -16,7 +16,7 @@
  * @module
  */
 
-import { bundlePlugin, PLUGIN_PERMISSIONS } from "../scripts/ship.ts";
+import { bundlePlugin } from "../scripts/ship.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const QUICK = Deno.env.get("BENCH_QUICK") === "1";
@@ -151,18 +151,24 @@ function pluginCmd(plugin: PluginKind, tree: Tree = "now"): string[] {
     case "ts":
       return [DENO, "run", "-A", "--quiet", `--config=${root}deno.json`, `${root}bench/plugin.ts`];
     case "tsb":
-      // What the bundle's own `#!/usr/bin/env -S deno run ...` line runs.
-      return [DENO, "run", "--quiet", "--no-prompt", ...PLUGIN_PERMISSIONS, bundles[tree]];
+      return [DENO, ...shebangArgs(bundles[tree]), bundles[tree]];
     case "go":
       return [peers.GO_BENCH, "plugin"];
     case "py":
       return [peers.PY_VENV_PYTHON, `${ROOT}bench/python/greeter_plugin.py`, peers.PY_PLUGIN_SDIST];
     case "floor":
-      return [DENO, "run", "--quiet", "--no-prompt", ...PLUGIN_PERMISSIONS, floorBundle];
+      return [DENO, ...shebangArgs(floorBundle), floorBundle];
   }
 }
 
 type Json = Record<string, unknown>;
+
+/** What a bundle's own `#!/usr/bin/env -S deno run ...` line runs, after `deno`. */
+function shebangArgs(bundle: string): string[] {
+  const line = Deno.readTextFileSync(bundle).slice(0, 500).split("\n")[0];
+  const words = line.split(/\s+/);
+  return words.slice(words.indexOf("deno") + 1);
+}
 
 /**
  * Runs one job in a host and returns its JSON result. `pinned`: host on CPU 0 and plugin on
@@ -492,7 +498,16 @@ async function prepareBefore(rev: string): Promise<void> {
   await Deno.symlink(`${ROOT}node_modules`, `${dir}node_modules`);
   roots.before = dir;
   bundles.before = `${jobDir}/bench-plugin-before.js`;
-  await bundlePlugin(`${dir}bench/plugin.ts`, bundles.before);
+  // The tree's own ship.ts, so that the bundle carries that tree's shebang flags.
+  await output([
+    DENO,
+    "run",
+    "-A",
+    `${dir}scripts/ship.ts`,
+    "bundle",
+    `${dir}bench/plugin.ts`,
+    bundles.before,
+  ]);
   results.meta.before = (await output(["git", "-C", ROOT, "log", "-1", "--format=%h %s", rev]))
     .trim();
 }
