@@ -724,7 +724,7 @@ function labelOf(id: string): string {
 
 function fmt(v: number | undefined, digits?: number): string {
   if (v === undefined || Number.isNaN(v)) return "–";
-  const d = digits ?? (v >= 100 ? 0 : v >= 10 ? 1 : 2);
+  const d = digits ?? (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
   return v.toFixed(d);
 }
 
@@ -1434,15 +1434,7 @@ function compare(): string[][] {
     row("stdio, bundled (MB/s)", id, fs[was(id)]?.stdio, fs[id]?.stdio);
     const mem = (t: string, k: "idle" | "peak") =>
       (results.memory[t]?.[k] ?? NaN) / 1024 || undefined;
-    row("plugin idle RSS, bundled (MiB)", id, mem(was(id), "idle"), mem(id, "idle"));
     row("plugin peak RSS, bundled (MiB)", id, mem(was(id), "peak"), mem(id, "peak"));
-    const last = CFG.scale.at(-1)!;
-    row(
-      `start ${last} plugins, bundled (ms)`,
-      id,
-      results.scale[was(id)]?.[last]?.ms,
-      results.scale[id]?.[last]?.ms,
-    );
   }
   for (const id of ids) {
     const num = (v: unknown) => typeof v === "number" ? v : undefined;

@@ -5,7 +5,7 @@
  *     deno task compile <plugin.ts> <output>   # a standalone executable (needs Deno's denort)
  *
  * `bundle` writes `deno bundle` output behind a `#!/usr/bin/env -S deno run …` line with the
- * permissions a plugin needs, and makes it executable: a single-file plugin for any machine
+ * permissions a plugin needs and {@link PLUGIN_V8_FLAGS}, and makes it executable: a single-file plugin for any machine
  * with Deno on PATH. `compile` runs `deno compile`, which needs the `denort` runtime: Deno
  * downloads it, or takes the one `DENORT_BIN` names. Where it cannot, `compile` says so in one
  * line and exits with status 3, so callers can tell "not possible here" from a failure.
