@@ -160,7 +160,8 @@ function exit(): void {
   Deno.exit(0);
 }
 
-server.on("stream", (stream, headers) => {
+// Both server kinds emit the same "stream" event with a server stream.
+server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
   switch (headers[":path"]) {
     case "/grpctest.Test/Double":
       return unary(stream, (body) => new Uint8Array([0x10, ...varint(readInput(body) * 2)]));
