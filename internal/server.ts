@@ -367,8 +367,9 @@ async function hungUpSessionsClosed(server: grpc.Server): Promise<void> {
  * still open after `ms`.
  */
 async function stopServer(server: grpc.Server, ms: number): Promise<void> {
-  await hungUpSessionsClosed(server);
-  const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  const graceful = hungUpSessionsClosed(server).then(() =>
+    new Promise<void>((resolve) => server.tryShutdown(() => resolve()))
+  );
   if (!(await settlesWithin(graceful, ms))) server.forceShutdown();
 }
 
