@@ -8,7 +8,7 @@
  * - `BENCH_QUICK=1`: a smoke run (few repetitions, about a minute); writes to bench/.quick/.
  * - `BENCH_OUT_DIR`: where to write the results (default bench/, or bench/.quick/).
  * - `BENCH_PIN=0`: do not pin host and plugin to separate CPUs for the steady-state jobs.
- * - `BENCH_ONLY=cold,session,scale`: run only these sections.
+ * - `BENCH_ONLY=cold,session,cycle,scale`: run only these sections.
  * - `BENCH_BEFORE=<git revision>`: also run every plugwire pair on the library as it was at that
  *   revision (checked out with `git archive`, the same bench code), interleaved job by job with
  *   the current tree so that both see the same machine load, and report before → after.
@@ -16,12 +16,12 @@
  * @module
  */
 
-import { bundlePlugin, PLUGIN_PERMISSIONS } from "../scripts/ship.ts";
+import { bundlePlugin } from "../scripts/ship.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const QUICK = Deno.env.get("BENCH_QUICK") === "1";
 const OUT_DIR = Deno.env.get("BENCH_OUT_DIR") ?? `${ROOT}bench/${QUICK ? ".quick/" : ""}`;
-const ONLY = new Set((Deno.env.get("BENCH_ONLY") ?? "cold,session,scale").split(","));
+const ONLY = new Set((Deno.env.get("BENCH_ONLY") ?? "cold,session,cycle,scale").split(","));
 const DENO = Deno.execPath();
 const MARK = crypto.randomUUID();
 
@@ -37,6 +37,8 @@ const CFG = QUICK
     broker: { calls: 20, warmup: 5 },
     scale: [1, 5, 10],
     scaleReps: 1,
+    cycleReps: 1,
+    cycleRounds: 1,
     jobTimeoutMs: 120_000,
   }
   : {
@@ -49,6 +51,8 @@ const CFG = QUICK
     broker: { calls: 200, warmup: 20 },
     scale: [1, 10, 25, 50],
     scaleReps: 2,
+    cycleReps: 2,
+    cycleRounds: 4,
     jobTimeoutMs: 300_000,
   };
 
@@ -98,7 +102,7 @@ function killLeftovers(): number {
 
 type HostKind = "ts" | "go" | "py";
 type Tree = "now" | "before";
-type PluginKind = "ts" | "tsb" | "go" | "py";
+type PluginKind = "ts" | "tsb" | "go" | "py" | "floor";
 
 interface Peers {
   GO_BENCH: string;
@@ -110,6 +114,8 @@ let peers: Peers;
 /** Roots of the library trees: the current one and, with BENCH_BEFORE, the old one. */
 const roots: Record<Tree, string> = { now: ROOT, before: "" };
 const bundles: Record<Tree, string> = { now: "", before: "" };
+/** bench/floor_plugin.ts, bundled like the plugwire plugin. */
+let floorBundle = "";
 let pin = false;
 let jobDir = "";
 
@@ -145,16 +151,24 @@ function pluginCmd(plugin: PluginKind, tree: Tree = "now"): string[] {
     case "ts":
       return [DENO, "run", "-A", "--quiet", `--config=${root}deno.json`, `${root}bench/plugin.ts`];
     case "tsb":
-      // What the bundle's own `#!/usr/bin/env -S deno run ...` line runs.
-      return [DENO, "run", "--quiet", "--no-prompt", ...PLUGIN_PERMISSIONS, bundles[tree]];
+      return [DENO, ...shebangArgs(bundles[tree]), bundles[tree]];
     case "go":
       return [peers.GO_BENCH, "plugin"];
     case "py":
       return [peers.PY_VENV_PYTHON, `${ROOT}bench/python/greeter_plugin.py`, peers.PY_PLUGIN_SDIST];
+    case "floor":
+      return [DENO, ...shebangArgs(floorBundle), floorBundle];
   }
 }
 
 type Json = Record<string, unknown>;
+
+/** What a bundle's own `#!/usr/bin/env -S deno run ...` line runs, after `deno`. */
+function shebangArgs(bundle: string): string[] {
+  const line = Deno.readTextFileSync(bundle).slice(0, 500).split("\n")[0];
+  const words = line.split(/\s+/);
+  return words.slice(words.indexOf("deno") + 1);
+}
 
 /**
  * Runs one job in a host and returns its JSON result. `pinned`: host on CPU 0 and plugin on
@@ -265,6 +279,20 @@ const BUNDLED: Pair[] = [
   { id: "pw-pwb", label: "plugwire → plugwire (bundled)", host: "ts", plugin: "tsb" },
 ];
 
+/**
+ * The runtime's floor (bench/floor_plugin.ts: node:http2 alone, framed by hand), started by the
+ * Go host like any plugin, bundled and run with the same flags as the bundled plugwire plugin.
+ */
+const FLOOR: Pair = {
+  id: "go-floor",
+  label: "Go → node:http2 floor (bundled)",
+  host: "go",
+  plugin: "floor",
+  ref: true,
+};
+/** The Terraform-like cycle: Go hosts only (Terraform is one). */
+const CYCLE: Pair[] = [BUNDLED[0], PAIRS[1], PAIRS[3], FLOOR];
+
 /** Each pair, followed by its twin on the old library tree when BENCH_BEFORE is set. */
 function withBefore(pairs: Pair[]): Pair[] {
   if (!roots.before) return pairs;
@@ -301,6 +329,13 @@ interface Results {
   /** Failed attempts of the broker job, by pair (the host's last words). */
   brokerFailures: Record<string, string[]>;
   memory: Record<string, { idle?: number; peak?: number }>;
+  /** Go host → the floor plugin and → the bundled plugwire plugin: unary, stream, stdio, RSS. */
+  floorSession: Record<
+    string,
+    { unary?: Stat; pluginCpu?: number; stream?: number; stdio?: number }
+  >;
+  /** The Terraform-like cycle (ms per 3 × (start, 3 calls, Kill)) and Kill alone (ms). */
+  cycle: Record<string, { cycle: Stat; kill: Stat }>;
   scale: Record<string, Record<string, { ms: number; hostRssKb: number; pluginsRssKb: number }>>;
   errors: string[];
 }
@@ -318,6 +353,8 @@ const results: Results = {
   broker: {},
   brokerFailures: {},
   memory: {},
+  floorSession: {},
+  cycle: {},
   scale: {},
   errors: [],
 };
@@ -349,7 +386,7 @@ async function baselines(): Promise<void> {
 }
 
 async function cold(): Promise<void> {
-  const all = withBefore([...PAIRS, ...BUNDLED]);
+  const all = [...withBefore([...PAIRS, ...BUNDLED]), FLOOR];
   const samples: Record<
     string,
     Record<string, { total: number[]; connect: number[]; cpu: number[] }>
@@ -461,7 +498,16 @@ async function prepareBefore(rev: string): Promise<void> {
   await Deno.symlink(`${ROOT}node_modules`, `${dir}node_modules`);
   roots.before = dir;
   bundles.before = `${jobDir}/bench-plugin-before.js`;
-  await bundlePlugin(`${dir}bench/plugin.ts`, bundles.before);
+  // The tree's own ship.ts, so that the bundle carries that tree's shebang flags.
+  await output([
+    DENO,
+    "run",
+    "-A",
+    `${dir}scripts/ship.ts`,
+    "bundle",
+    `${dir}bench/plugin.ts`,
+    bundles.before,
+  ]);
   results.meta.before = (await output(["git", "-C", ROOT, "log", "-1", "--format=%h %s", rev]))
     .trim();
 }
@@ -479,6 +525,66 @@ async function floor(): Promise<void> {
       stat: stat(res.unary_us as number[]),
       hostCpu: res.unary_host_cpu_us as number,
     };
+  }
+}
+
+/**
+ * The floors of the steady state, from a Go host: the hand-framed node:http2 plugin against the
+ * bundled plugwire plugin (and its before twin), unary calls, the stream and stdio jobs (the
+ * floor has no stdio: its figure is the stream's), and the plugin's RSS idle and at its peak.
+ */
+async function floorSessions(): Promise<void> {
+  for (const pair of [FLOOR, ...withBefore([BUNDLED[0]])]) {
+    const job: Json = {
+      kind: "session",
+      cmd: pluginCmd(pair.plugin, pair.tree),
+      mtls: false,
+      unary: CFG.unary,
+      stream: CFG.stream,
+      ...(pair.plugin === "floor" ? {} : { stdio: CFG.stdio }),
+    };
+    log(`floor session ${pair.label} (unary, stream${pair.plugin === "floor" ? "" : ", stdio"})`);
+    const res = await attempt(
+      `floor session ${pair.id}`,
+      () => runJob(pair.host, job, { pinned: true, tree: pair.tree }),
+    );
+    if (!res) continue;
+    results.floorSession[pair.id] = {
+      unary: stat(res.unary_us as number[]),
+      pluginCpu: res.unary_plugin_cpu_us as number,
+      stream: median(res.stream_mbps as number[]),
+      stdio: res.stdio_mbps ? median(res.stdio_mbps as number[]) : undefined,
+    };
+    results.memory[pair.id] = {
+      idle: (res.plugin_idle as Json | undefined)?.VmRSS as number | undefined,
+      peak: (res.plugin_peak as Json | undefined)?.VmHWM as number | undefined,
+    };
+  }
+}
+
+/**
+ * Terraform's use of a provider in one `plan`: (start, 3 calls, Shutdown) three times, by a Go
+ * host, timed as a whole; and go-plugin's Kill alone (Shutdown RPC sent → process gone).
+ */
+async function cycle(): Promise<void> {
+  const samples: Record<string, { cycle: number[]; kill: number[] }> = {};
+  for (let round = 0; round < CFG.cycleRounds; round++) {
+    for (const pair of withBefore(CYCLE)) {
+      log(`Terraform-like cycle ${pair.label} (round ${round + 1})`);
+      const res = await attempt(`cycle ${pair.id}`, () =>
+        runJob(pair.host, {
+          kind: "cycle",
+          cmd: pluginCmd(pair.plugin, pair.tree),
+          reps: CFG.cycleReps,
+        }, { tree: pair.tree }));
+      if (!res) continue;
+      const s = (samples[pair.id] ??= { cycle: [], kill: [] });
+      s.cycle.push(...res.cycle_ms as number[]);
+      s.kill.push(...res.kill_ms as number[]);
+    }
+  }
+  for (const [id, s] of Object.entries(samples)) {
+    results.cycle[id] = { cycle: stat(s.cycle), kill: stat(s.kill) };
   }
 }
 
@@ -521,7 +627,11 @@ async function broker(pair: Pair): Promise<void> {
 
 async function scale(): Promise<void> {
   for (const n of CFG.scale) {
-    for (const pair of withBefore(PAIRS)) {
+    // The largest count also for the bundled plugin and the floor (the targets' figures).
+    const pairs = n === CFG.scale.at(-1)
+      ? [...withBefore([...PAIRS, BUNDLED[0]]), FLOOR]
+      : withBefore(PAIRS);
+    for (const pair of pairs) {
       for (let rep = 0; rep < CFG.scaleReps; rep++) {
         log(`scale ${pair.label}: ${n} plugin(s) at once`);
         const res = await attempt(
@@ -605,7 +715,7 @@ function loadavg(): string {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const LABEL = Object.fromEntries([...PAIRS, ...BUNDLED].map((p) => [p.id, p.label]));
+const LABEL = Object.fromEntries([...PAIRS, ...BUNDLED, FLOOR].map((p) => [p.id, p.label]));
 
 function labelOf(id: string): string {
   const [base, tree] = id.split("@");
@@ -614,7 +724,7 @@ function labelOf(id: string): string {
 
 function fmt(v: number | undefined, digits?: number): string {
   if (v === undefined || Number.isNaN(v)) return "–";
-  const d = digits ?? (v >= 100 ? 0 : v >= 10 ? 1 : 2);
+  const d = digits ?? (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
   return v.toFixed(d);
 }
 
@@ -699,7 +809,7 @@ function report(): string {
   md();
   const coldRows: string[][] = [];
   for (const tls of ["plain", "mtls"]) {
-    for (const pair of [...PAIRS, ...BUNDLED]) {
+    for (const pair of [...PAIRS, ...BUNDLED, FLOOR]) {
       const c = results.cold[pair.id]?.[tls];
       const goRef = results.cold[go]?.[tls]?.total.median;
       const pyRef = results.cold[py]?.[tls]?.total.median;
@@ -985,6 +1095,8 @@ function report(): string {
   );
   md();
 
+  floorsReport(md);
+
   // Targets.
   md("## Targets");
   md();
@@ -1013,57 +1125,240 @@ function report(): string {
   return out.join("\n");
 }
 
+/** Section 8: the runtime's floors beside the bundled plugwire plugin, the cycle, Shutdown. */
+function floorsReport(md: (s?: string) => void): void {
+  const f = results.floorSession["go-floor"];
+  const b = results.floorSession["go-pwb"];
+  const coldF = results.cold["go-floor"];
+  const coldB = results.cold["go-pwb"];
+  md("## 8. Floors: the runtime under a plugin");
+  md();
+  md(
+    "The floor plugin (bench/floor_plugin.ts) is go-plugin's protocol written by hand on " +
+      "`node:http2` alone (no grpc-js, no protobuf-es, no plugwire), bundled and run with the " +
+      "same `deno run` flags as the bundled plugwire plugin; the Go host starts both the same " +
+      "way. The client floor is the plugwire host's Double calls framed by hand over one " +
+      "`node:http2` session to the Go plugin (§2). Unix socket; steady state pinned.",
+  );
+  md();
+  const mib = (kb?: number) => kb === undefined ? undefined : kb / 1024;
+  const rows: string[][] = [];
+  const add = (figure: string, floor?: number, pw?: number, unit = "") =>
+    rows.push([
+      figure,
+      fmt(floor),
+      fmt(pw),
+      ratio(pw, floor),
+      pw !== undefined &&
+        floor !== undefined
+        ? `${pw - floor >= 0 ? "+" : ""}${fmt(pw - floor)}${unit}`
+        : "–",
+    ]);
+  add("cold start, plaintext (ms)", coldF?.plain?.total.median, coldB?.plain?.total.median, " ms");
+  add("cold start, AutoMTLS (ms)", coldF?.mtls?.total.median, coldB?.mtls?.total.median, " ms");
+  add(
+    "plugin CPU at first answer, plaintext (ms)",
+    coldF?.plain?.cpu.median,
+    coldB?.plain?.cpu.median,
+  );
+  const pwGo = results.unary["pw-go"]?.["unix-plain"];
+  add(
+    "unary median, host side: client floor vs plugwire → Go (µs)",
+    results.floor.stat?.median,
+    isStat(pwGo) ? pwGo.median : undefined,
+  );
+  add(
+    "unary median, plugin side: Go → floor vs Go → plugwire bundled (µs)",
+    f?.unary?.median,
+    b?.unary?.median,
+  );
+  add("unary p99, plugin side (µs)", f?.unary?.p99, b?.unary?.p99);
+  add("plugin CPU per unary call (µs)", f?.pluginCpu, b?.pluginCpu);
+  add("bidi stream (MB/s)", f?.stream, b?.stream);
+  add("stdio (MB/s; the floor: its stream)", f?.stream, b?.stdio);
+  add(
+    "plugin RSS idle (MiB)",
+    mib(results.memory["go-floor"]?.idle),
+    mib(results.memory["go-pwb"]?.idle),
+  );
+  add(
+    "plugin RSS peak after stream (+ stdio) (MiB)",
+    mib(results.memory["go-floor"]?.peak),
+    mib(results.memory["go-pwb"]?.peak),
+  );
+  const last = CFG.scale.at(-1)!;
+  add(
+    `${last} plugins at once (ms)`,
+    results.scale["go-floor"]?.[last]?.ms,
+    results.scale["go-pwb"]?.[last]?.ms,
+  );
+  md(table(["figure", "floor", "plugwire (bundled)", "× floor", "difference"], rows));
+  md();
+  md("### Terraform-like cycle and Shutdown");
+  md();
+  md(
+    "What Terraform does to a provider in one `plan`: a Go host (go-plugin v1.8.0) runs " +
+      "(start, 3 Double calls, Kill) three times; the figure is the whole, median of " +
+      `${CFG.cycleRounds * CFG.cycleReps} runs. Kill is go-plugin's graceful stop: the ` +
+      "Shutdown RPC, then waiting until the process has ended (it kills after 2 s): " +
+      '"Shutdown RPC sent → plugin process gone", median and p99 of all the Kills.',
+  );
+  md();
+  const cyRows: string[][] = [];
+  const goCycle = results.cycle["go-go"]?.cycle.median;
+  for (
+    const id of [
+      ...CYCLE.map((p) => p.id),
+      ...(results.meta.before ? ["go-pwb@before", "go-pw@before"] : []),
+    ]
+  ) {
+    const c = results.cycle[id];
+    if (!c) continue;
+    cyRows.push([
+      labelOf(id),
+      fmt(c.cycle.median),
+      fmt(c.cycle.p99),
+      ratio(c.cycle.median, goCycle),
+      fmt(c.kill.median),
+      fmt(c.kill.p99),
+    ]);
+  }
+  md(
+    table(
+      ["pair", "cycle median ms", "cycle p99 ms", "× Go→Go", "Kill median ms", "Kill p99 ms"],
+      cyRows,
+    ),
+  );
+  md();
+}
+
+/** The targets of issue 15, each met or missed with its figures. */
 function targets(): string[] {
   const out: string[] = [];
-  const lat = (id: string, v = "unix-plain") => {
-    const s = results.unary[id]?.[v];
-    return isStat(s) ? s.median : undefined;
-  };
-  const coldOf = (id: string, tls: string) => results.cold[id]?.[tls]?.total.median;
   const mark = (ok: boolean | undefined) => ok === undefined ? "❔" : ok ? "✅" : "❌";
+  const both = (a?: number, b?: number) => a !== undefined && b !== undefined;
+  const coldOf = (id: string, tls: string) => results.cold[id]?.[tls]?.total.median;
+  const lat = (id: string) => {
+    const s = results.unary[id]?.["unix-plain"];
+    return isStat(s) ? s : undefined;
+  };
 
-  const pwGo = lat("pw-go");
-  const goGo = lat("go-go");
-  const ok1 = pwGo !== undefined && goGo !== undefined ? pwGo <= 1.5 * goGo : undefined;
+  const floorPlain = coldOf("go-floor", "plain");
+  const floorTls = coldOf("go-floor", "mtls");
+  const pwPlain = coldOf("go-pwb", "plain");
+  const pwTls = coldOf("go-pwb", "mtls");
+  const pyTls = coldOf("py-py", "mtls");
   out.push(
-    `${mark(ok1)} plugwire host → Go plugin unary latency within 1.5× of Go → Go: ` +
-      `${fmt(pwGo)} µs vs ${fmt(goGo)} µs (${ratio(pwGo, goGo)}, unix, plaintext).`,
+    `${mark(both(pwPlain, floorPlain) ? pwPlain! <= floorPlain! + 10 : undefined)} cold start, ` +
+      `Go host → bundled plugwire plugin, plaintext ≤ start floor + 10 ms: ${fmt(pwPlain)} ms ` +
+      `vs ${fmt(floorPlain)} ms (+${fmt((pwPlain ?? NaN) - (floorPlain ?? NaN))} ms).`,
   );
-
-  const behind: string[] = [];
-  let compared = 0;
-  for (const id of ["pw-go", "go-pw", "pw-pw"]) {
-    for (const tls of ["plain", "mtls"]) {
-      const a = coldOf(id, tls);
-      const b = coldOf("py-py", tls);
-      if (a === undefined || b === undefined) continue;
-      compared++;
-      if (a >= b) behind.push(`${LABEL[id]} cold start ${tls}: ${fmt(a)} vs ${fmt(b)} ms`);
-    }
-    for (const v of ["unix-plain", "unix-mtls", "tcp-plain", "tcp-mtls"]) {
-      const a = lat(id, v);
-      const b = lat("py-py", v);
-      if (a === undefined || b === undefined) continue;
-      compared++;
-      if (a >= b) behind.push(`${LABEL[id]} latency ${v}: ${fmt(a)} vs ${fmt(b)} µs`);
-    }
-  }
   out.push(
-    `${mark(compared ? behind.length === 0 : undefined)} every plugwire pair ahead of ` +
-      `python-plugin → python-plugin on cold start and latency (${compared} comparisons` +
-      (behind.length ? `; behind: ${behind.join("; ")})` : ", all ahead)"),
+    `${
+      mark(
+        both(pwTls, floorTls) && pyTls !== undefined
+          ? pwTls! <= floorTls! + 15 && pwTls! < pyTls
+          : undefined,
+      )
+    } cold start, AutoMTLS ≤ TLS start floor + 15 ms and ahead of python-plugin: ${
+      fmt(pwTls)
+    } ms ` +
+      `vs floor ${fmt(floorTls)} ms (+${fmt((pwTls ?? NaN) - (floorTls ?? NaN))} ms), ` +
+      `python-plugin ${fmt(pyTls)} ms.`,
   );
-
-  const deno = results.baselines.deno?.median;
-  for (const id of ["go-pw", "go-pwb"]) {
-    const c = coldOf(id, "plain");
-    const ok = c !== undefined && deno !== undefined ? c - deno <= 100 : undefined;
-    out.push(
-      `${mark(ok)} a plugwire plugin's cold start within 100 ms of Deno's own start-up ` +
-        `(${LABEL[id]}, plaintext): ${fmt(c)} ms − ${fmt(deno)} ms = ` +
-        `${c !== undefined && deno !== undefined ? fmt(c - deno) : "–"} ms.`,
-    );
-  }
+  const kill = results.cycle["go-pwb"]?.kill;
+  out.push(
+    `${mark(kill ? kill.median <= 15 : undefined)} Shutdown RPC sent → plugin process gone ≤ 15 ` +
+      `ms: median ${fmt(kill?.median)} ms, p99 ${fmt(kill?.p99)} ms (Go plugin ` +
+      `${fmt(results.cycle["go-go"]?.kill.median)} ms, floor ` +
+      `${fmt(results.cycle["go-floor"]?.kill.median)} ms).`,
+  );
+  const cyc = results.cycle["go-pwb"]?.cycle.median;
+  const cycTarget = floorPlain !== undefined ? 3 * (floorPlain + 25) : undefined;
+  out.push(
+    `${mark(both(cyc, cycTarget) ? cyc! <= cycTarget! : undefined)} Terraform-like cycle ≤ 3 × ` +
+      `(start floor + 25 ms) = ${fmt(cycTarget)} ms: ${fmt(cyc)} ms (Go → Go ` +
+      `${fmt(results.cycle["go-go"]?.cycle.median)} ms, floor ` +
+      `${fmt(results.cycle["go-floor"]?.cycle.median)} ms).`,
+  );
+  const mem = results.memory["go-pwb"];
+  const idle = mem?.idle !== undefined ? mem.idle / 1024 : undefined;
+  const peak = mem?.peak !== undefined ? mem.peak / 1024 : undefined;
+  const src = results.memory["go-pw"];
+  out.push(
+    `${mark(both(idle, peak) ? idle! <= 60 && peak! <= 100 : undefined)} plugin RSS idle ≤ 60 ` +
+      `MiB / peak after the stream and stdio jobs ≤ 100 MiB (bundled): ${fmt(idle)} / ${
+        fmt(peak)
+      } ` +
+      `MiB (from source: ${fmt((src?.idle ?? NaN) / 1024)} / ${fmt((src?.peak ?? NaN) / 1024)}; ` +
+      `the floor: ${fmt((results.memory["go-floor"]?.idle ?? NaN) / 1024)} / ` +
+      `${fmt((results.memory["go-floor"]?.peak ?? NaN) / 1024)}).`,
+  );
+  const client = lat("pw-go")?.median;
+  const clientFloor = results.floor.stat?.median;
+  const server = results.floorSession["go-pwb"]?.unary?.median;
+  const serverFloor = results.floorSession["go-floor"]?.unary?.median;
+  out.push(
+    `${
+      mark(
+        both(client, clientFloor) && both(server, serverFloor)
+          ? client! <= 1.05 * clientFloor! && server! <= 1.05 * serverFloor!
+          : undefined,
+      )
+    } unary median ≤ 1.05× the floors: plugwire → Go ${fmt(client)} µs vs client floor ` +
+      `${fmt(clientFloor)} µs (${ratio(client, clientFloor)}); Go → plugwire (bundled) ` +
+      `${fmt(server)} µs vs server floor ${fmt(serverFloor)} µs (${ratio(server, serverFloor)}).`,
+  );
+  const goP99 = lat("go-go")?.p99;
+  const p99s = ["pw-go", "go-pw", "pw-pw"].map((id) => [id, lat(id)?.p99] as const);
+  out.push(
+    `${
+      mark(
+        goP99 !== undefined && p99s.every(([, v]) => v !== undefined)
+          ? p99s.every(([, v]) => v! <= 3 * goP99)
+          : undefined,
+      )
+    } unary p99 ≤ 3× Go's p99 (${fmt(goP99)} µs): ` +
+      p99s.map(([id, v]) => `${LABEL[id]} ${fmt(v)} µs (${ratio(v, goP99)})`).join(", ") + ".",
+  );
+  const goBroker = results.broker["go-go"];
+  const gb = isStat(goBroker) ? goBroker.median : undefined;
+  const brokers = ["pw-go", "go-pw", "pw-pw"].map((id) => {
+    const v = results.broker[id];
+    return [id, isStat(v) ? v.median : undefined] as const;
+  });
+  out.push(
+    `${
+      mark(
+        gb !== undefined && brokers.every(([, v]) => v !== undefined)
+          ? brokers.every(([, v]) => v! <= 2 * gb)
+          : undefined,
+      )
+    } broker round trip ≤ 2× Go (${fmt(gb)} µs): ` +
+      brokers.map(([id, v]) => `${LABEL[id]} ${fmt(v)} µs (${ratio(v, gb)})`).join(", ") + ".",
+  );
+  const sf = results.floorSession["go-floor"]?.stream;
+  const bs = results.floorSession["go-pwb"]?.stream;
+  const bo = results.floorSession["go-pwb"]?.stdio;
+  out.push(
+    `${
+      mark(
+        sf !== undefined && bs !== undefined && bo !== undefined
+          ? bs >= 0.9 * sf && bo >= 0.9 * sf
+          : undefined,
+      )
+    } bidi stream and stdio ≥ 0.9× the stream floor (${fmt(sf)} MB/s): Go → plugwire (bundled) ` +
+      `stream ${fmt(bs)} MB/s (${ratio(bs, sf)}), stdio ${fmt(bo)} MB/s (${ratio(bo, sf)}).`,
+  );
+  const last = CFG.scale.at(-1)!;
+  const many = results.scale["go-pwb"]?.[last]?.ms;
+  const manyTarget = floorPlain !== undefined ? last * floorPlain / 2 * 1.2 : undefined;
+  out.push(
+    `${mark(both(many, manyTarget) ? many! <= manyTarget! : undefined)} ${last} plugins started ` +
+      `at once by a Go host ≤ ${last} × start floor / 2 cores + 20 % = ${fmt(manyTarget)} ms: ` +
+      `bundled ${fmt(many)} ms, from source ${fmt(results.scale["go-pw"]?.[last]?.ms)} ms ` +
+      `(the floor itself: ${fmt(results.scale["go-floor"]?.[last]?.ms)} ms).`,
+  );
   return out;
 }
 
@@ -1115,6 +1410,31 @@ function compare(): string[][] {
         0,
       );
     }
+  }
+  for (const id of ["go-pwb", "go-pw"]) {
+    row(
+      "Terraform-like cycle (ms)",
+      id,
+      results.cycle[was(id)]?.cycle.median,
+      results.cycle[id]?.cycle.median,
+    );
+    row(
+      "Shutdown → process gone (ms)",
+      id,
+      results.cycle[was(id)]?.kill.median,
+      results.cycle[id]?.kill.median,
+    );
+  }
+  {
+    const id = "go-pwb";
+    const fs = results.floorSession;
+    row("unary median, bundled (µs)", id, fs[was(id)]?.unary?.median, fs[id]?.unary?.median);
+    row("unary p99, bundled (µs)", id, fs[was(id)]?.unary?.p99, fs[id]?.unary?.p99);
+    row("bidi stream, bundled (MB/s)", id, fs[was(id)]?.stream, fs[id]?.stream);
+    row("stdio, bundled (MB/s)", id, fs[was(id)]?.stdio, fs[id]?.stdio);
+    const mem = (t: string, k: "idle" | "peak") =>
+      (results.memory[t]?.[k] ?? NaN) / 1024 || undefined;
+    row("plugin peak RSS, bundled (MiB)", id, mem(was(id), "peak"), mem(id, "peak"));
   }
   for (const id of ids) {
     const num = (v: unknown) => typeof v === "number" ? v : undefined;
@@ -1280,6 +1600,8 @@ async function main(): Promise<void> {
     bundles.now = `${jobDir}/bench-plugin.js`;
     log("bundling bench/plugin.ts (deno task bundle)");
     await bundlePlugin(`${ROOT}bench/plugin.ts`, bundles.now);
+    floorBundle = `${jobDir}/bench-floor.js`;
+    await bundlePlugin(`${ROOT}bench/floor_plugin.ts`, floorBundle);
     const before = Deno.env.get("BENCH_BEFORE");
     if (before) await prepareBefore(before);
 
@@ -1296,7 +1618,7 @@ async function main(): Promise<void> {
     // Warm-up: every plugin once (Deno's module cache, Python's bytecode caches).
     log("warm-up: one start of every plugin");
     for (const tree of roots.before ? ["now", "before"] as Tree[] : ["now"] as Tree[]) {
-      for (const plugin of ["ts", "tsb", "go", "py"] as PluginKind[]) {
+      for (const plugin of ["ts", "tsb", "go", "py", "floor"] as PluginKind[]) {
         const host: HostKind = plugin === "py" ? "py" : "go";
         await attempt(
           `warm-up ${plugin} (${tree})`,
@@ -1317,7 +1639,9 @@ async function main(): Promise<void> {
     if (ONLY.has("session")) {
       await sessions();
       await floor();
+      await floorSessions();
     }
+    if (ONLY.has("cycle")) await cycle();
     if (ONLY.has("scale")) await scale();
 
     results.meta.loadEnd = loadavg();

@@ -442,11 +442,15 @@ export function registrarFor<B>(
  * arrives, even one whose response it has already received. grpc-js does not expose the
  * stream, so this follows its call objects (`call.call`, then `nextCall` through
  * interceptors) to the one holding it; when that chain is not there, it resolves at once.
+ * A connection the peer closes resolves it too.
  */
 export async function responseDelivered(call: object): Promise<void> {
   type Stream = {
     closed?: boolean;
-    session?: { ping?(callback: (err: Error | null) => void): boolean };
+    session?: {
+      ping?(callback: (err: Error | null) => void): boolean;
+      once?(event: "close", fn: () => void): void;
+    };
     once(event: "close", fn: () => void): void;
   };
   let link = (call as { call?: unknown }).call as
@@ -459,6 +463,10 @@ export async function responseDelivered(call: object): Promise<void> {
       const session = stream.session;
       if (!stream.closed) await new Promise<void>((resolve) => stream.once("close", resolve));
       await new Promise<void>((resolve) => {
+        // A peer that hangs up has read what it wanted, and no GOAWAY can follow: go-plugin
+        // closes its connection right after the Shutdown reply, often before it answers the
+        // PING, which Deno's HTTP/2 then leaves pending for milliseconds or longer.
+        session?.once?.("close", resolve);
         try {
           if (!session?.ping?.(() => resolve())) resolve();
         } catch {

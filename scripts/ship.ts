@@ -5,7 +5,7 @@
  *     deno task compile <plugin.ts> <output>   # a standalone executable (needs Deno's denort)
  *
  * `bundle` writes `deno bundle` output behind a `#!/usr/bin/env -S deno run …` line with the
- * permissions a plugin needs, and makes it executable: a single-file plugin for any machine
+ * permissions a plugin needs and {@link PLUGIN_V8_FLAGS}, and makes it executable: a single-file plugin for any machine
  * with Deno on PATH. `compile` runs `deno compile`, which needs the `denort` runtime: Deno
  * downloads it, or takes the one `DENORT_BIN` names. Where it cannot, `compile` says so in one
  * line and exits with status 3, so callers can tell "not possible here" from a failure.
@@ -23,6 +23,14 @@ export const PLUGIN_PERMISSIONS: readonly string[] = [
   "--allow-write",
   "--allow-net",
 ];
+
+/**
+ * V8 flags a bundled plugin runs with (its shebang line). A young generation of at most 1 MiB
+ * semi-spaces instead of V8's 16: a plugin's garbage is short-lived (messages, HTTP/2 frames),
+ * so the smaller nursery keeps the peak RSS of a plugin that streamed 32 MiB at about 140 MiB
+ * instead of 200 (bench/README.md, "Tuning"), with no measurable cost in latency or throughput.
+ */
+export const PLUGIN_V8_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
 
 /** The exit status of `compile` when the denort runtime cannot be obtained. */
 export const EXIT_NO_RUNTIME = 3;
@@ -56,7 +64,7 @@ export async function bundlePlugin(entry: string, output: string): Promise<void>
   await Deno.remove(tmp);
   const shebang = `#!/usr/bin/env -S deno run --quiet --no-prompt ${
     PLUGIN_PERMISSIONS.join(" ")
-  }\n`;
+  } --v8-flags=${PLUGIN_V8_FLAGS.join(",")}\n`;
   await Deno.writeTextFile(output, shebang + body, { mode: 0o755 });
   await Deno.chmod(output, 0o755);
 }

@@ -6,6 +6,9 @@
  *     BENCH_CPU_PROFILE=/tmp/host.cpuprofile deno run -A bench/tools/profile.ts bench/host.ts JOB
  *     deno run -A bench/tools/profile_summary.ts /tmp/host.cpuprofile
  *
+ * `BENCH_CPU_PROFILE_MS=<ms>` writes the profile that many ms after the start instead, for a
+ * script that does not end by itself (a plugin's start-up: `BASIC_PLUGIN=hello ... plugin.js`).
+ *
  * @module
  */
 
@@ -30,12 +33,21 @@ await post("Profiler.setSamplingInterval", {
 });
 await post("Profiler.start");
 
+let written = false;
+async function write(): Promise<void> {
+  if (written) return;
+  written = true;
+  const { profile } = await post("Profiler.stop");
+  writeFileSync(out, JSON.stringify(profile));
+}
+const stopAfter = Number(Deno.env.get("BENCH_CPU_PROFILE_MS") ?? 0);
+if (stopAfter) setTimeout(() => void write().then(() => Deno.exit(0)), stopAfter);
+
 const [script, ...args] = Deno.args;
 Object.defineProperty(Deno, "args", { value: args });
 const url = new URL(script, `file://${Deno.cwd()}/`).href;
 try {
   await import(url);
 } finally {
-  const { profile } = await post("Profiler.stop");
-  writeFileSync(out, JSON.stringify(profile));
+  if (!stopAfter) await write();
 }

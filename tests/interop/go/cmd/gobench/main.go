@@ -187,7 +187,7 @@ func servePlugin() {
 
 // job is the benchmark's job description, shared by the Go, TypeScript and Python hosts.
 type job struct {
-	Kind  string   `json:"kind"` // cold | session | scale | spawn
+	Kind  string   `json:"kind"` // cold | session | scale | spawn | cycle
 	Cmd   []string `json:"cmd"`
 	MTLS  bool     `json:"mtls"`
 	Reps  int      `json:"reps"`
@@ -578,6 +578,33 @@ func runScale(j *job) (map[string]interface{}, error) {
 	return map[string]interface{}{"start_all_ms": ms(elapsed), "host": host, "plugins_rss_kb": pluginsRSS}, nil
 }
 
+// runCycle is what Terraform does to a provider during one plan, Reps times: (start, 3 calls,
+// Kill) three times. Kill is go-plugin's graceful stop: the Shutdown RPC, then waiting for the
+// process to end (up to 2 s before it kills it); kill_ms is that part alone.
+func runCycle(j *job) (map[string]interface{}, error) {
+	var cycles, kills []float64
+	for i := 0; i < j.Reps; i++ {
+		t0 := time.Now()
+		for k := 0; k < 3; k++ {
+			s, err := start(j)
+			if err != nil {
+				return nil, err
+			}
+			for c := 0; c < 3; c++ {
+				if err := s.double(); err != nil {
+					s.client.Kill()
+					return nil, err
+				}
+			}
+			k0 := time.Now()
+			s.client.Kill()
+			kills = append(kills, ms(time.Since(k0)))
+		}
+		cycles = append(cycles, ms(time.Since(t0)))
+	}
+	return map[string]interface{}{"cycle_ms": cycles, "kill_ms": kills}, nil
+}
+
 // runSpawn times a bare process start: spawn to its first stdout line.
 func runSpawn(j *job) (map[string]interface{}, error) {
 	var v []float64
@@ -627,6 +654,8 @@ func main() {
 		res, err = runScale(&j)
 	case "spawn":
 		res, err = runSpawn(&j)
+	case "cycle":
+		res, err = runCycle(&j)
 	default:
 		err = fmt.Errorf("unknown job kind %q", j.Kind)
 	}
