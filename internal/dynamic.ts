@@ -159,7 +159,7 @@ export interface LoadOptions {
   ignoreUnknownFields?: boolean;
 }
 
-/** The services of go-plugin's protocol (protocol doc §5). */
+/** The services of go-plugin's protocol (docs/protocol.md §6). */
 const INTERNAL_SERVICES = new Set([
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
