@@ -16,7 +16,6 @@ function nodeVersion(): number | undefined {
   }
 }
 const node = nodeVersion();
-if (!node || node < 20) console.log(`node tests skipped: node ${node ?? "not found"}, need 20+`);
 
 async function bundleForNode(entry: string, output: string): Promise<void> {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -36,8 +35,11 @@ async function bundleForNode(entry: string, output: string): Promise<void> {
 
 Deno.test({
   name: "node: a plugwire host and a plugwire plugin run on Node with AutoMTLS",
-  ignore: !node || node < 20,
   async fn() {
+    assert.ok(
+      node && node >= 20,
+      `Node 20+ must be on PATH: the README's commands need Node and npm (found ${node ?? "none"})`,
+    );
     const dir = await Deno.makeTempDir({ prefix: "plugwire-node-" });
     try {
       await bundleForNode("tests/fixtures/node_host.ts", `${dir}/host.mjs`);
