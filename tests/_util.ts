@@ -7,7 +7,8 @@
  */
 
 import { KV_HANDSHAKE } from "../examples/kv/shared.ts";
-import type { HandshakeConfig, StartOptions } from "../host.ts";
+import assert from "node:assert/strict";
+import { type HandshakeConfig, PluginError, type StartOptions, startPlugin } from "../host.ts";
 
 /** Marks every process this test process starts; see {@link processesWithMark}. */
 export const TEST_MARK: string = crypto.randomUUID();
@@ -182,4 +183,23 @@ export function killQuietly(child: Deno.ChildProcess): void {
   } catch {
     // Already exited.
   }
+}
+
+/** Starts a plugin that must fail to start; returns its PluginError. */
+export async function startFails(options: StartOptions): Promise<PluginError> {
+  let plugin;
+  try {
+    plugin = await startPlugin(options);
+  } catch (err) {
+    assert.ok(err instanceof PluginError, `expected a PluginError, got ${err}`);
+    return err;
+  }
+  await plugin.kill();
+  assert.fail("startPlugin() resolved, expected a rejection");
+}
+
+/** A failed start leaves no marked process and no socket dir in the test root. */
+export function assertNothingLeft(): void {
+  assert.deepEqual(processesWithMark(), [], "a plugin process outlived the failed start");
+  assert.deepEqual(leftovers(), [], "a socket dir outlived the failed start");
 }

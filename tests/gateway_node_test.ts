@@ -5,43 +5,13 @@
  */
 
 import assert from "node:assert/strict";
+import { assertNode20, bundleForNode } from "./_node.ts";
 import { TEST_MARK, testNoLeftovers } from "./_util.ts";
-
-const root = new URL("../", import.meta.url).pathname;
-
-function nodeVersion(): number | undefined {
-  try {
-    const out = new Deno.Command("node", { args: ["--version"], stdout: "piped" }).outputSync();
-    return Number(/^v(\d+)/.exec(new TextDecoder().decode(out.stdout))?.[1]);
-  } catch {
-    return undefined;
-  }
-}
-const node = nodeVersion();
-
-async function bundleForNode(entry: string, output: string): Promise<void> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      `--config=${root}deno.json`,
-      "--platform=node",
-      "-o",
-      output,
-      `${root}${entry}`,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-}
 
 Deno.test({
   name: "node: the gateway serves a plugwire plugin's methods as JSON on Node",
   async fn() {
-    assert.ok(
-      node && node >= 20,
-      `Node 20+ must be on PATH: the README's commands need Node and npm (found ${node ?? "none"})`,
-    );
+    assertNode20();
     const dir = await Deno.makeTempDir({ prefix: "plugwire-gw-node-" });
     try {
       await bundleForNode("tests/fixtures/gateway_node.ts", `${dir}/gateway.mjs`);

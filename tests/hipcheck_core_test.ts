@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assertNode20, bundleForNode } from "./_node.ts";
 import { canonicalJson, HipcheckCoreHost, parseTarget } from "../internal/hipcheck/core.ts";
 import { HipcheckCoreError } from "../internal/hipcheck/core_errors.ts";
 import { launchHipcheckPlugin, parseHipcheckLogLine } from "../internal/hipcheck/launcher.ts";
@@ -499,36 +500,10 @@ Deno.test("hipcheck core: unknown plugins and queries, a crash, and a closed cor
 });
 
 Deno.test("hipcheck core: the core runs on Node 20+ too", async () => {
-  const version = (() => {
-    try {
-      const out = new Deno.Command("node", { args: ["--version"], stdout: "piped" }).outputSync();
-      return Number(/^v(\d+)/.exec(new TextDecoder().decode(out.stdout))?.[1]);
-    } catch {
-      return undefined;
-    }
-  })();
-  assert.ok(
-    version && version >= 20,
-    `Node 20+ must be on PATH: the README's commands need Node and npm (found ${
-      version ?? "none"
-    })`,
-  );
+  assertNode20();
   const dir = await Deno.makeTempDir({ prefix: "plugwire-hc-node-" });
   try {
-    const root = new URL("../", import.meta.url).pathname;
-    const bundled = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "bundle",
-        `--config=${root}deno.json`,
-        "--platform=node",
-        "-o",
-        `${dir}/core.mjs`,
-        `${root}tests/fixtures/node_hipcheck_host.ts`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(bundled.success, new TextDecoder().decode(bundled.stderr));
+    await bundleForNode("tests/fixtures/node_hipcheck_host.ts", `${dir}/core.mjs`);
     const out = await new Deno.Command("node", {
       args: [`${dir}/core.mjs`, ...denoCommand("examples/hipcheck/sha256.ts")],
       env: { PLUGWIRE_TEST_MARK: TEST_MARK },

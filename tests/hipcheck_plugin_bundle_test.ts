@@ -2,6 +2,7 @@
 // into its cache), pluginManifest() writes its plugin.kdl, and the bundled examples serve
 // queries as processes started the way core starts them.
 import assert from "node:assert/strict";
+import { assertNode20, bundleForNode } from "./_node.ts";
 import { dirname } from "node:path";
 import { bundlePlugin } from "../scripts/ship.ts";
 import { pluginManifest } from "../hipcheck.ts";
@@ -124,39 +125,14 @@ Deno.test("bundled dummy/sha256 and plugwire/files: one file each, a plugin.kdl,
   }
 });
 
-function nodeVersion(): number | undefined {
-  try {
-    const out = new Deno.Command("node", { args: ["--version"], stdout: "piped" }).outputSync();
-    return Number(/^v(\d+)/.exec(new TextDecoder().decode(out.stdout))?.[1]);
-  } catch {
-    return undefined;
-  }
-}
-const node = nodeVersion();
-
 Deno.test({
   name: "node: the same plugin SDK serves Hipcheck queries under Node 20+",
   async fn() {
-    assert.ok(
-      node && node >= 20,
-      `Node 20+ must be on PATH: the README's commands need Node and npm (found ${node ?? "none"})`,
-    );
+    assertNode20();
     const dir = await Deno.makeTempDir({ dir: testRoot(), prefix: "node-" });
     let plugin: PluginProcess | undefined;
     try {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "bundle",
-          `--config=${root}deno.json`,
-          "--platform=node",
-          "-o",
-          `${dir}/plugin.mjs`,
-          `${root}tests/fixtures/hipcheck_node_main.ts`,
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      await bundleForNode("tests/fixtures/hipcheck_node_main.ts", `${dir}/plugin.mjs`);
       plugin = new PluginProcess(["node", `${dir}/plugin.mjs`], ["--log-level", "info"]);
       await plugin.ready();
       const configured = await plugin.service.setConfiguration({ configuration: '{"mode":"b"}' });

@@ -5,13 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { PluginError, type StartOptions, startPlugin } from "../host.ts";
+import { type StartOptions, startPlugin } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
 import {
+  assertNothingLeft,
   HANDSHAKE,
   helperPlugin,
-  leftovers,
-  processesWithMark,
+  startFails,
   TEST_MARK,
   testNoLeftovers,
   testRoot,
@@ -19,25 +19,6 @@ import {
 
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-
-/** Starts a plugin that must fail; returns the PluginError. */
-async function startFails(options: StartOptions): Promise<PluginError> {
-  let plugin;
-  try {
-    plugin = await startPlugin(options);
-  } catch (err) {
-    assert.ok(err instanceof PluginError, `expected a PluginError, got ${err}`);
-    return err;
-  }
-  await plugin.kill();
-  assert.fail("startPlugin() resolved, expected a rejection");
-}
-
-/** A failed start leaves no marked process and no socket dir in the test root. */
-function assertNothingLeft(): void {
-  assert.deepEqual(processesWithMark(), [], "a plugin process outlived the failed start");
-  assert.deepEqual(leftovers(), [], "a socket dir outlived the failed start");
-}
 
 const kvPlugins = { plugins: { kv: KV } };
 

@@ -6,30 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { PluginError, type StartOptions, startPlugin } from "../host.ts";
+import { startPlugin } from "../host.ts";
 import { KV } from "../gen/kv/kv_pb.ts";
 import { Streams } from "../gen/streams/streams_pb.ts";
-import { helperPlugin, leftovers, processesWithMark, testNoLeftovers } from "./_util.ts";
+import { assertNothingLeft, helperPlugin, startFails, testNoLeftovers } from "./_util.ts";
 
 const MAX_LINE = 64 * 1024;
 const kvPlugins = { plugins: { kv: KV } };
-
-async function startFails(options: StartOptions): Promise<PluginError> {
-  let plugin;
-  try {
-    plugin = await startPlugin(options);
-  } catch (err) {
-    assert.ok(err instanceof PluginError, `expected a PluginError, got ${err}`);
-    return err;
-  }
-  await plugin.kill();
-  assert.fail("startPlugin() resolved, expected a rejection");
-}
-
-function assertNothingLeft(): void {
-  assert.deepEqual(processesWithMark(), [], "a plugin process outlived the failed start");
-  assert.deepEqual(leftovers(), [], "a socket dir outlived the failed start");
-}
 
 Deno.test("a 10 MB first line without a newline: unrecognized-handshake after 64 KiB", async () => {
   const err = await startFails({ ...helperPlugin("long-first-line"), ...kvPlugins });
