@@ -164,13 +164,16 @@ Deno.test({
     // error has no concern; the reason reaches the host only as an ERROR record on stderr.
     assert.deepEqual(err.concerns, []);
     assert.match(err.message, /gave no reason/);
-    assert.ok(
+    // The record comes over the plugin's stderr, which may arrive after the gRPC reply.
+    const logged = () =>
       logs.some((r) =>
         r.plugin === "mitre/example" && r.level === "error" &&
         /not all arguments converted/.test(r.message)
-      ),
-      JSON.stringify(logs.map((r) => r.message)),
-    );
+      );
+    for (let waited = 0; !logged() && waited < 5000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(logged(), JSON.stringify(logs.map((r) => r.message)));
     // The plugin and its stream survive a failed query.
     assert.equal((await core.query("mitre/example", TARGET)).output, TARGET.local.path.length);
 
