@@ -4,7 +4,8 @@
  *
  * Plugin side: {@link OutputCapture} takes what the plugin writes through the runtime's APIs
  * from the moment `serve()` has checked the magic cookie (so a process that merely imports
- * plugwire keeps its output), and holds it in chunks of at most 1 KiB until a host streams it. Host side:
+ * plugwire keeps its output), and holds it until a host streams it, in messages of at most
+ * {@link STDIO_MESSAGE_SIZE} bytes. Host side:
  * {@link drainStdio} reads the stream for the plugin's whole life and hands the bytes to sinks.
  *
  * @module
@@ -15,8 +16,13 @@ import type { ServiceClient, ServiceImpl } from "./grpc.ts";
 import { Wakeup } from "./queue.ts";
 import { captureOutput, onExit, unrefDelay, writeRealStderr } from "./runtime.ts";
 
-/** go-plugin reads the plugin's pipes 1024 bytes at a time and sends each read as one message. */
-export const STDIO_CHUNK_SIZE = 1024;
+/**
+ * The most output one StdioData message carries. go-plugin reads its pipes 1 KiB at a time and
+ * sends each read as a message; the protocol does not fix a size (hosts write the bytes as they
+ * come), and per-message cost dominates a stream of 1 KiB messages (bench/README.md, "stdio"), so
+ * consecutive writes to one channel travel together, up to the size of a stream's message.
+ */
+export const STDIO_MESSAGE_SIZE = 32 * 1024;
 
 /** Held output beyond this is dropped (oldest first) while no host reads it. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -128,10 +134,10 @@ export class OutputCapture {
     for (const chunk of chunks) writeRealStderr(chunk.data);
   }
 
-  /** Queues bytes in chunks of at most {@link STDIO_CHUNK_SIZE}. Empty writes are skipped. */
+  /** Queues a copy of bytes in chunks of at most {@link STDIO_MESSAGE_SIZE}. Empty writes are skipped. */
   push(channel: StdioData_Channel, bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i += STDIO_CHUNK_SIZE) {
-      const data = bytes.slice(i, i + STDIO_CHUNK_SIZE);
+    for (let i = 0; i < bytes.length; i += STDIO_MESSAGE_SIZE) {
+      const data = bytes.slice(i, i + STDIO_MESSAGE_SIZE);
       this.#queue.push({ channel, data });
       this.#buffered += data.length;
     }
@@ -148,6 +154,29 @@ export class OutputCapture {
     this.#wakeup.wake();
   }
 
+  /** Takes the oldest chunk, joined with the ones after it on the same channel while they fit. */
+  #next(): Chunk | undefined {
+    const first = this.#queue.shift();
+    if (!first) return undefined;
+    let size = first.data.length;
+    let count = 0;
+    for (const next of this.#queue) {
+      if (next.channel !== first.channel || size + next.data.length > STDIO_MESSAGE_SIZE) break;
+      size += next.data.length;
+      count++;
+    }
+    this.#buffered -= size;
+    if (count === 0) return first;
+    const data = new Uint8Array(size);
+    data.set(first.data);
+    let at = first.data.length;
+    for (const next of this.#queue.splice(0, count)) {
+      data.set(next.data, at);
+      at += next.data.length;
+    }
+    return { channel: first.channel, data };
+  }
+
   /**
    * The GRPCStdio implementation: streams held and future chunks until the call ends or
    * capture stops.
@@ -160,9 +189,8 @@ export class OutputCapture {
         self.#readers++;
         try {
           while (!ctx.signal.aborted && !self.#ended) {
-            const chunk = self.#queue.shift();
+            const chunk = self.#next();
             if (chunk) {
-              self.#buffered -= chunk.data.length;
               yield chunk;
               continue;
             }

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { startPlugin } from "../host.ts";
 import { Test } from "../gen/grpctest/grpctest_pb.ts";
+import { create } from "@bufbuild/protobuf";
+import { EmptySchema } from "@bufbuild/protobuf/wkt";
+import { OutputCapture } from "../internal/stdio.ts";
+import { StdioData_Channel } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import { eventually, helperPlugin, testNoLeftovers } from "./_util.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
@@ -58,18 +62,52 @@ Deno.test("stdio: output written before the host connected is delivered, in orde
   assert.equal(plugin.protocolVersion, 1, "the handshake survived the noise");
 });
 
-Deno.test("stdio: large writes arrive in chunks of at most 1 KiB", async () => {
+Deno.test("stdio: output travels in messages of at most 32 KiB, in order", async () => {
   const out = collector();
   await using plugin = await startPlugin({
     ...helperPlugin("serve"),
     plugins: { test: Test },
     ...out.sinks,
   });
-  const big = "x".repeat(5000) + "end";
-  await plugin.dispense("test").printStdio({ stdout: encode(big), stderr: new Uint8Array() });
-  await eventually("big output", () => decode(out.stdout) === big);
-  assert.ok(out.stdout.every((c) => c.length <= 1024), "every chunk ≤ 1024 bytes");
-  assert.ok(out.stdout.length >= 5);
+  const test = plugin.dispense("test");
+  // One write larger than a message, then many small ones queued faster than they are sent.
+  const big = "x".repeat(80 * 1024) + "end";
+  await test.printStdio({ stdout: encode(big), stderr: new Uint8Array() });
+  const lines = Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join("");
+  await test.printStdio({ stdout: encode(lines), stderr: new Uint8Array() });
+  await eventually("all output", () => decode(out.stdout) === big + lines);
+  assert.ok(out.stdout.every((c) => c.length <= 32 * 1024), "every message ≤ 32 KiB");
+  assert.ok(out.stdout.length >= 4, "the 80 KiB write was split");
+  assert.ok(
+    out.stdout.length < (big.length + lines.length) / 1024,
+    `fewer messages than 1 KiB chunks would make (${out.stdout.length})`,
+  );
+});
+
+Deno.test("stdio: queued writes to one channel are joined into one message, in order", async () => {
+  const capture = new OutputCapture(); // not started: nothing of this process is captured
+  for (let i = 0; i < 100; i++) capture.push(StdioData_Channel.STDOUT, encode(`out ${i}\n`));
+  capture.push(StdioData_Channel.STDERR, encode("err\n"));
+  capture.push(StdioData_Channel.STDOUT, encode("x".repeat(40 * 1024)));
+  const controller = new AbortController();
+  const messages: { channel: StdioData_Channel; text: string }[] = [];
+  const stream = capture.impl().streamStdio(create(EmptySchema), {
+    signal: controller.signal,
+    metadata: {},
+    broker: undefined,
+  }) as AsyncIterable<{ channel: StdioData_Channel; data: Uint8Array }>;
+  for await (const { channel, data } of stream) {
+    messages.push({ channel, text: new TextDecoder().decode(data) });
+    if (messages.length === 4) capture.endStreams(); // the stream ends after what it holds
+  }
+  const small = Array.from({ length: 100 }, (_, i) => `out ${i}\n`).join("");
+  assert.deepEqual(messages.map((m) => [m.channel, m.text.length]), [
+    [StdioData_Channel.STDOUT, small.length],
+    [StdioData_Channel.STDERR, 4],
+    [StdioData_Channel.STDOUT, 32 * 1024],
+    [StdioData_Channel.STDOUT, 8 * 1024],
+  ]);
+  assert.equal(messages[0].text, small);
 });
 
 Deno.test("stdio: without sinks the host still drains, so a chatty plugin never stalls", async () => {
