@@ -10,35 +10,20 @@
  * @module
  */
 
-import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import {
-  AttributeTypeAndValue,
-  AttributeValue,
-  BasicConstraints,
-  Certificate as X509Certificate,
-  ExtendedKeyUsage,
-  Extension,
-  Extensions,
-  GeneralName,
-  id_ce_basicConstraints,
-  id_ce_extKeyUsage,
-  id_ce_keyUsage,
-  id_ce_subjectAltName,
-  id_ce_subjectKeyIdentifier,
-  id_kp_clientAuth,
-  id_kp_serverAuth,
-  KeyUsage,
-  KeyUsageFlags,
-  Name,
-  RelativeDistinguishedName,
-  SubjectAlternativeName,
-  SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
-  TBSCertificate,
-  Validity,
-  Version,
-} from "@peculiar/asn1-x509";
-import { ECDSASigValue, ecdsaWithSHA384, ecdsaWithSHA512 } from "@peculiar/asn1-ecc";
+  bitString,
+  explicit,
+  implicitIa5,
+  namedBits,
+  octetString,
+  oid,
+  printableString,
+  sequence,
+  set,
+  TRUE,
+  unsignedInteger,
+  x509Time,
+} from "./der.ts";
 import { derToPem, pemBlock } from "./pem.ts";
 
 // Kept importable from here too: the encoding helpers live in pem.ts so that code which only
@@ -57,6 +42,15 @@ export interface Certificate {
 
 const OID_ORGANIZATION = "2.5.4.10";
 const OID_COMMON_NAME = "2.5.4.3";
+const OID_KEY_USAGE = "2.5.29.15";
+const OID_SUBJECT_ALT_NAME = "2.5.29.17";
+const OID_BASIC_CONSTRAINTS = "2.5.29.19";
+const OID_EXT_KEY_USAGE = "2.5.29.37";
+const OID_SUBJECT_KEY_ID = "2.5.29.14";
+const OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+const OID_SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+/** KeyUsage bits (RFC 5280 §4.2.1.3). */
+const KU_DIGITAL_SIGNATURE = 0, KU_KEY_ENCIPHERMENT = 2, KU_KEY_AGREEMENT = 4, KU_KEY_CERT_SIGN = 5;
 const HOST = "localhost";
 /** go-plugin: NotBefore = now - 30 s (tolerates small clock skew between host and plugin). */
 const NOT_BEFORE_SKEW_MS = 30 * 1000;
@@ -90,8 +84,9 @@ export type AutoMtlsCurve = "P-521" | "P-384";
  * scalars.
  */
 const CURVES = {
-  "P-521": { hash: "SHA-512", scalarBytes: 66, algorithm: ecdsaWithSHA512 },
-  "P-384": { hash: "SHA-384", scalarBytes: 48, algorithm: ecdsaWithSHA384 },
+  // ecdsa-with-SHA512 and ecdsa-with-SHA384 (RFC 5758), AlgorithmIdentifiers without parameters.
+  "P-521": { hash: "SHA-512", scalarBytes: 66, algorithm: "1.2.840.10045.4.3.4" },
+  "P-384": { hash: "SHA-384", scalarBytes: 48, algorithm: "1.2.840.10045.4.3.3" },
 } as const;
 
 /**
@@ -132,110 +127,87 @@ export async function generateCertificate(
     true,
     ["sign", "verify"],
   );
-  const spki = AsnConvert.parse(
-    await crypto.subtle.exportKey("spki", keys.publicKey),
-    SubjectPublicKeyInfo,
-  );
+  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
+  // The subjectPublicKey BIT STRING ends the SPKI: the uncompressed point 04 || X || Y.
+  const point = spki.subarray(spki.length - (1 + 2 * curve.scalarBytes));
   // Go 1.25+ derives the SubjectKeyId of a CA certificate with RFC 7093 method 1: the leftmost
   // 160 bits of SHA-256 over the subjectPublicKey bits. Peers treat the value as opaque.
-  const skid = (await crypto.subtle.digest("SHA-256", spki.subjectPublicKey)).slice(0, 20);
+  const skid = new Uint8Array(await crypto.subtle.digest("SHA-256", point)).slice(0, 20);
 
   const now = Date.now();
   const name = hashiCorpName(options.commonName ?? HOST);
   const dnsNames = options.dnsNames ?? [HOST];
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: derInteger(crypto.getRandomValues(new Uint8Array(16))), // [0, 2^128) like Go
-    signature: curve.algorithm,
-    issuer: name, // self-signed
-    subject: name,
-    // asn1-x509's Time picks UTCTime before 2050 and GeneralizedTime from 2050 on (RFC 5280),
-    // and drops milliseconds, as Go does.
-    validity: new Validity({
-      notBefore: options.notBefore ?? new Date(now - NOT_BEFORE_SKEW_MS),
-      notAfter: options.notAfter ?? new Date(now + LIFETIME_MS),
-    }),
-    subjectPublicKeyInfo: spki,
-    extensions: new Extensions([
-      extension(
-        id_ce_keyUsage,
-        true,
-        new KeyUsage(
-          KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment |
-            KeyUsageFlags.keyAgreement | KeyUsageFlags.keyCertSign,
+  const algorithm = sequence(oid(curve.algorithm));
+  const tbs = sequence(
+    explicit(0, unsignedInteger(Uint8Array.of(2))), // v3
+    unsignedInteger(crypto.getRandomValues(new Uint8Array(16))), // [0, 2^128) like Go
+    algorithm,
+    name, // issuer: self-signed
+    // Dropping milliseconds, as Go does.
+    sequence(
+      x509Time(options.notBefore ?? new Date(now - NOT_BEFORE_SKEW_MS)),
+      x509Time(options.notAfter ?? new Date(now + LIFETIME_MS)),
+    ),
+    name, // subject
+    spki,
+    explicit(
+      3,
+      sequence(
+        // In the order Go's x509.CreateCertificate writes them.
+        extension(
+          OID_KEY_USAGE,
+          true,
+          namedBits([
+            KU_DIGITAL_SIGNATURE,
+            KU_KEY_ENCIPHERMENT,
+            KU_KEY_AGREEMENT,
+            KU_KEY_CERT_SIGN,
+          ]),
         ),
+        // Go writes the EKUs in template order: go-plugin lists clientAuth first.
+        extension(OID_EXT_KEY_USAGE, false, sequence(oid(OID_CLIENT_AUTH), oid(OID_SERVER_AUTH))),
+        // CA:TRUE with no pathLenConstraint: each side uses the peer's leaf as its only root.
+        extension(OID_BASIC_CONSTRAINTS, true, sequence(TRUE)),
+        extension(OID_SUBJECT_KEY_ID, false, octetString(skid)),
+        // An empty SAN extension is invalid (RFC 5280): no names, no extension.
+        ...(dnsNames.length
+          ? [extension(
+            OID_SUBJECT_ALT_NAME,
+            false,
+            sequence(...dnsNames.map((dnsName) => implicitIa5(2, dnsName))),
+          )]
+          : []),
       ),
-      // Go writes the EKUs in template order: go-plugin lists clientAuth first.
-      extension(
-        id_ce_extKeyUsage,
-        false,
-        new ExtendedKeyUsage([id_kp_clientAuth, id_kp_serverAuth]),
-      ),
-      // CA:TRUE with no pathLenConstraint: each side uses the peer's leaf as its only root.
-      extension(id_ce_basicConstraints, true, new BasicConstraints({ cA: true })),
-      extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(skid)),
-      // An empty SAN extension is invalid (RFC 5280): no names, no extension.
-      ...(dnsNames.length
-        ? [extension(
-          id_ce_subjectAltName,
-          false,
-          new SubjectAlternativeName(dnsNames.map((dNSName) => new GeneralName({ dNSName }))),
-        )]
-        : []),
-    ]),
-  });
+    ),
+  );
 
-  const tbsDer = AsnConvert.serialize(tbs);
   const rawSignature = new Uint8Array(
-    await crypto.subtle.sign({ name: "ECDSA", hash: curve.hash }, keys.privateKey, tbsDer),
+    await crypto.subtle.sign({ name: "ECDSA", hash: curve.hash }, keys.privateKey, tbs),
   );
   // X.509 wants the DER ECDSA-Sig-Value, not WebCrypto's fixed-width r || s.
-  const signature = new ECDSASigValue({
-    r: derInteger(rawSignature.subarray(0, curve.scalarBytes)),
-    s: derInteger(rawSignature.subarray(curve.scalarBytes)),
-  });
-  // The serializer encodes `tbs` again; DER is deterministic, so these are the signed bytes.
-  const cert = new X509Certificate({
-    tbsCertificate: tbs,
-    signatureAlgorithm: curve.algorithm,
-    signatureValue: AsnConvert.serialize(signature),
-  });
-  const der = new Uint8Array(AsnConvert.serialize(cert));
+  const signature = sequence(
+    unsignedInteger(rawSignature.subarray(0, curve.scalarBytes)),
+    unsignedInteger(rawSignature.subarray(curve.scalarBytes)),
+  );
+  const der = sequence(tbs, algorithm, bitString(signature));
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
   return { der, certPem: derToPem(der), keyPem: pemBlock("PRIVATE KEY", pkcs8) };
 }
 
 /**
  * `O=HashiCorp, CN=<commonName>` (CN=localhost by default): one attribute per RDN, O first,
- * PrintableString (letters, digits, space and '()+,-./:=?), as Go does.
+ * PrintableString, as Go does.
  */
-function hashiCorpName(commonName: string): Name {
-  const rdn = (type: string, value: string) =>
-    new RelativeDistinguishedName([
-      new AttributeTypeAndValue({ type, value: new AttributeValue({ printableString: value }) }),
-    ]);
-  return new Name([rdn(OID_ORGANIZATION, "HashiCorp"), rdn(OID_COMMON_NAME, commonName)]);
+function hashiCorpName(commonName: string): Uint8Array<ArrayBuffer> {
+  const rdn = (type: string, value: string) => set(sequence(oid(type), printableString(value)));
+  return sequence(rdn(OID_ORGANIZATION, "HashiCorp"), rdn(OID_COMMON_NAME, commonName));
 }
 
-/** An X.509 extension whose value is the DER of `value`. */
-function extension(extnID: string, critical: boolean, value: unknown): Extension {
-  return new Extension({
-    extnID,
-    critical,
-    extnValue: new OctetString(AsnConvert.serialize(value)),
-  });
-}
-
-/**
- * Big-endian unsigned bytes as the content of a positive DER INTEGER: leading zero bytes
- * dropped (DER wants the minimal form), and a 0x00 prepended when the top bit is set, since
- * INTEGER is two's complement and the value would otherwise read as negative.
- */
-function derInteger(bytes: Uint8Array): ArrayBuffer {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  const trimmed = bytes.subarray(start);
-  const out = new Uint8Array(trimmed.length + (trimmed[0] & 0x80 ? 1 : 0));
-  out.set(trimmed, out.length - trimmed.length);
-  return out.buffer;
+/** An X.509 Extension: its id, `critical` only when true (DER omits a DEFAULT), its value's DER. */
+function extension(
+  id: string,
+  critical: boolean,
+  value: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  return sequence(oid(id), ...(critical ? [TRUE] : []), octetString(value));
 }

@@ -66,6 +66,63 @@ Deno.test("generateCertificate: the go-plugin AutoMTLS profile, parsed by node:c
   assert.equal(x.checkPrivateKey(createPrivateKey(cert.keyPem)), true);
 });
 
+Deno.test("generateCertificate: DER that @peculiar/asn1-x509 reads and writes back byte for byte", async () => {
+  for (
+    const options of [
+      {},
+      { curve: "P-384" as const, dnsNames: [], commonName: "plugin-1" },
+      {
+        notBefore: new Date("2049-12-31T23:59:59.999Z"),
+        notAfter: new Date("2050-01-01T00:00:00Z"),
+      },
+      { notBefore: new Date("1949-12-31T23:59:59Z"), dnsNames: ["localhost", "a.example"] },
+    ]
+  ) {
+    const cert = await generateCertificate(options);
+    const parsed = AsnConvert.parse(cert.der, AsnCertificate);
+    // DER has one encoding per value: a second writer reproducing every byte means both agree.
+    assert.deepEqual(new Uint8Array(AsnConvert.serialize(parsed)), cert.der);
+    const tbs = parsed.tbsCertificate;
+    assert.equal(tbs.version, 2);
+    const ids = [...tbs.extensions!].map((e) => `${e.extnID}${e.critical ? "!" : ""}`);
+    assert.deepEqual(ids, [
+      "2.5.29.15!",
+      "2.5.29.37",
+      "2.5.29.19!",
+      "2.5.29.14",
+      ...(options.dnsNames?.length === 0 ? [] : ["2.5.29.17"]),
+    ]);
+    const skid = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", tbs.subjectPublicKeyInfo.subjectPublicKey),
+    ).slice(0, 20);
+    const skidExtension = new Uint8Array(tbs.extensions![3].extnValue.buffer);
+    assert.deepEqual(skidExtension, Uint8Array.of(0x04, 20, ...skid));
+    const x = new X509Certificate(cert.der);
+    assert.equal(x.subject.split("\n")[1], `CN=${options.commonName ?? "localhost"}`);
+    assert.equal(
+      x.subjectAltName,
+      options.dnsNames?.length === 0
+        ? undefined
+        : (options.dnsNames ?? ["localhost"]).map((n) => `DNS:${n}`).join(", "),
+    );
+    assert.equal(
+      parsed.signatureAlgorithm.algorithm,
+      options.curve === "P-384" ? "1.2.840.10045.4.3.3" : "1.2.840.10045.4.3.4",
+    );
+    if (options.notBefore) {
+      const before = tbs.validity.notBefore;
+      const after = tbs.validity.notAfter;
+      const year = options.notBefore.getUTCFullYear();
+      assert.equal(before.utcTime !== undefined, year >= 1950 && year < 2050, "UTCTime 1950-2049");
+      assert.equal(
+        before.getTime().getTime(),
+        Math.floor(options.notBefore.getTime() / 1000) * 1000,
+      );
+      if (options.notAfter) assert.ok(after.generalTime, "GeneralizedTime from 2050");
+    }
+  }
+});
+
 Deno.test("generateCertificate: a flipped signature bit no longer verifies", async () => {
   const der = (await generateCertificate()).der.slice();
   der[der.length - 1] ^= 1;
