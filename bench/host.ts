@@ -15,7 +15,7 @@ import { Bench } from "./bench_service.ts";
 
 /** A measurement job (see bench/README.md). */
 interface Job {
-  kind: "cold" | "session" | "scale" | "spawn" | "h2floor";
+  kind: "cold" | "session" | "scale" | "spawn" | "h2floor" | "gfloor";
   cmd: string[];
   mtls?: boolean;
   reps?: number;
@@ -326,6 +326,53 @@ async function h2floor(job: Job): Promise<Result> {
   }
 }
 
+/**
+ * The client floor of grpc-js on this runtime: the same unary Double calls through a bare
+ * grpc-js Client (`makeUnaryRequest`, identity serializers, the message bytes written by hand),
+ * without protobuf-es and plugwire's client. The plugin is started through startPlugin as usual.
+ */
+async function gfloor(job: Job): Promise<Result> {
+  const s = await new Session(job).start();
+  try {
+    const grpc = await import("@grpc/grpc-js");
+    const { Buffer } = await import("node:buffer");
+    const target = s.client.network === "unix" ? `unix://${s.client.address}` : s.client.address;
+    const client = new grpc.Client(target, grpc.credentials.createInsecure());
+    const identity = (b: InstanceType<typeof Buffer>) => b;
+    const request = Buffer.from([0x08, 21]); // TestRequest{input: 21}
+    const want = Buffer.from([0x10, 42]); // TestResponse{output: 42}
+    const call = () =>
+      new Promise<void>((resolve, reject) =>
+        client.makeUnaryRequest(
+          "/grpctest.Test/Double",
+          identity,
+          identity,
+          request,
+          (err, value) => {
+            if (err) reject(err);
+            else if (!value?.equals(want)) {
+              reject(new Error(`Double(21): ${value?.toString("hex")}`));
+            } else resolve();
+          },
+        )
+      );
+    const { warmup, calls, rounds } = job.unary ?? { warmup: 500, calls: 2000, rounds: 1 };
+    for (let i = 0; i < warmup; i++) await call();
+    const samples: number[] = [];
+    const hostCpu = cpuMs(Deno.pid);
+    for (let i = 0; i < calls * rounds; i++) {
+      const t0 = performance.now();
+      await call();
+      samples.push((performance.now() - t0) * 1000);
+    }
+    const hostCpuUs = (cpuMs(Deno.pid) - hostCpu) * 1000 / samples.length;
+    client.close();
+    return { unary_us: samples, unary_host_cpu_us: hostCpuUs };
+  } finally {
+    await s.client.kill();
+  }
+}
+
 async function spawn(job: Job): Promise<Result> {
   const v: number[] = [];
   for (let i = 0; i < (job.reps ?? 1); i++) {
@@ -355,7 +402,7 @@ function print(result: Result): void {
 
 const job = JSON.parse(Deno.args[0]) as Job;
 try {
-  const res = await { cold, session, scale, spawn, h2floor }[job.kind](job);
+  const res = await { cold, session, scale, spawn, h2floor, gfloor }[job.kind](job);
   print({ ...res, ok: true });
 } catch (err) {
   print({ ok: false, error: String((err as Error)?.stack ?? err) });

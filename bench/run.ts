@@ -102,7 +102,7 @@ function killLeftovers(): number {
 
 type HostKind = "ts" | "go" | "py";
 type Tree = "now" | "before";
-type PluginKind = "ts" | "tsb" | "go" | "py" | "floor";
+type PluginKind = "ts" | "tsb" | "go" | "py" | "floor" | "gfloor";
 
 interface Peers {
   GO_BENCH: string;
@@ -116,6 +116,8 @@ const roots: Record<Tree, string> = { now: ROOT, before: "" };
 const bundles: Record<Tree, string> = { now: "", before: "" };
 /** bench/floor_plugin.ts, bundled like the plugwire plugin. */
 let floorBundle = "";
+/** bench/grpcjs_floor_plugin.ts, bundled the same way. */
+let gfloorBundle = "";
 let pin = false;
 let jobDir = "";
 
@@ -158,6 +160,8 @@ function pluginCmd(plugin: PluginKind, tree: Tree = "now"): string[] {
       return [peers.PY_VENV_PYTHON, `${ROOT}bench/python/greeter_plugin.py`, peers.PY_PLUGIN_SDIST];
     case "floor":
       return [DENO, ...shebangArgs(floorBundle), floorBundle];
+    case "gfloor":
+      return [DENO, ...shebangArgs(gfloorBundle), gfloorBundle];
   }
 }
 
@@ -290,8 +294,19 @@ const FLOOR: Pair = {
   plugin: "floor",
   ref: true,
 };
+/**
+ * The grpc-js floor (bench/grpcjs_floor_plugin.ts: the same plugin on @grpc/grpc-js alone, no
+ * protobuf-es, no plugwire): what grpc-js costs by itself, between the floor and plugwire.
+ */
+const GFLOOR: Pair = {
+  id: "go-gfloor",
+  label: "Go → grpc-js floor (bundled)",
+  host: "go",
+  plugin: "gfloor",
+  ref: true,
+};
 /** The Terraform-like cycle: Go hosts only (Terraform is one). */
-const CYCLE: Pair[] = [BUNDLED[0], PAIRS[1], PAIRS[3], FLOOR];
+const CYCLE: Pair[] = [BUNDLED[0], PAIRS[1], PAIRS[3], FLOOR, GFLOOR];
 
 /** Each pair, followed by its twin on the old library tree when BENCH_BEFORE is set. */
 function withBefore(pairs: Pair[]): Pair[] {
@@ -322,6 +337,8 @@ interface Results {
   unaryCpu: Record<string, Record<string, { host: number; plugin: number }>>;
   /** The same calls over Deno's node:http2 without grpc-js (plugwire host side only). */
   floor: { stat?: Stat; hostCpu?: number };
+  /** The same calls through a bare grpc-js Client (identity serializers), without plugwire. */
+  gfloor: { stat?: Stat; hostCpu?: number };
   throughput: Record<string, Record<string, number> | string>;
   stream: Record<string, number | string>;
   stdio: Record<string, number | string>;
@@ -347,6 +364,7 @@ const results: Results = {
   unary: {},
   unaryCpu: {},
   floor: {},
+  gfloor: {},
   throughput: {},
   stream: {},
   stdio: {},
@@ -386,7 +404,7 @@ async function baselines(): Promise<void> {
 }
 
 async function cold(): Promise<void> {
-  const all = [...withBefore([...PAIRS, ...BUNDLED]), FLOOR];
+  const all = [...withBefore([...PAIRS, ...BUNDLED]), FLOOR, GFLOOR];
   const samples: Record<
     string,
     Record<string, { total: number[]; connect: number[]; cpu: number[] }>
@@ -526,6 +544,18 @@ async function floor(): Promise<void> {
       hostCpu: res.unary_host_cpu_us as number,
     };
   }
+  log("grpc-js floor: unary calls through a bare grpc-js Client, plugwire host → Go plugin");
+  const g = await attempt(
+    "grpc-js client floor",
+    () =>
+      runJob("ts", { kind: "gfloor", cmd: pluginCmd("go"), unary: CFG.unary }, { pinned: true }),
+  );
+  if (g) {
+    results.gfloor = {
+      stat: stat(g.unary_us as number[]),
+      hostCpu: g.unary_host_cpu_us as number,
+    };
+  }
 }
 
 /**
@@ -534,16 +564,17 @@ async function floor(): Promise<void> {
  * floor has no stdio: its figure is the stream's), and the plugin's RSS idle and at its peak.
  */
 async function floorSessions(): Promise<void> {
-  for (const pair of [FLOOR, ...withBefore([BUNDLED[0]])]) {
+  for (const pair of [FLOOR, GFLOOR, ...withBefore([BUNDLED[0]])]) {
+    const isFloor = pair.plugin === "floor" || pair.plugin === "gfloor";
     const job: Json = {
       kind: "session",
       cmd: pluginCmd(pair.plugin, pair.tree),
       mtls: false,
       unary: CFG.unary,
       stream: CFG.stream,
-      ...(pair.plugin === "floor" ? {} : { stdio: CFG.stdio }),
+      ...(isFloor ? {} : { stdio: CFG.stdio }),
     };
-    log(`floor session ${pair.label} (unary, stream${pair.plugin === "floor" ? "" : ", stdio"})`);
+    log(`floor session ${pair.label} (unary, stream${isFloor ? "" : ", stdio"})`);
     const res = await attempt(
       `floor session ${pair.id}`,
       () => runJob(pair.host, job, { pinned: true, tree: pair.tree }),
@@ -560,6 +591,8 @@ async function floorSessions(): Promise<void> {
       peak: (res.plugin_peak as Json | undefined)?.VmHWM as number | undefined,
     };
   }
+  // The broker callback on grpc-js alone (the node:http2 floor has no broker).
+  await broker(GFLOOR);
 }
 
 /**
@@ -629,7 +662,7 @@ async function scale(): Promise<void> {
   for (const n of CFG.scale) {
     // The largest count also for the bundled plugin and the floor (the targets' figures).
     const pairs = n === CFG.scale.at(-1)
-      ? [...withBefore([...PAIRS, BUNDLED[0]]), FLOOR]
+      ? [...withBefore([...PAIRS, BUNDLED[0]]), FLOOR, GFLOOR]
       : withBefore(PAIRS);
     for (const pair of pairs) {
       for (let rep = 0; rep < CFG.scaleReps; rep++) {
@@ -715,7 +748,9 @@ function loadavg(): string {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const LABEL = Object.fromEntries([...PAIRS, ...BUNDLED, FLOOR].map((p) => [p.id, p.label]));
+const LABEL = Object.fromEntries(
+  [...PAIRS, ...BUNDLED, FLOOR, GFLOOR].map((p) => [p.id, p.label]),
+);
 
 function labelOf(id: string): string {
   const [base, tree] = id.split("@");
@@ -809,7 +844,7 @@ function report(): string {
   md();
   const coldRows: string[][] = [];
   for (const tls of ["plain", "mtls"]) {
-    for (const pair of [...PAIRS, ...BUNDLED, FLOOR]) {
+    for (const pair of [...PAIRS, ...BUNDLED, FLOOR, GFLOOR]) {
       const c = results.cold[pair.id]?.[tls];
       const goRef = results.cold[go]?.[tls]?.total.median;
       const pyRef = results.cold[py]?.[tls]?.total.median;
@@ -880,7 +915,9 @@ function report(): string {
       "all threads; a call's CPU can exceed its latency share of a core when garbage " +
       "collection and other threads run beside it). The last row is the plugwire host's " +
       "side without grpc-js: the same Double calls framed by hand over one `node:http2` " +
-      "session, the floor this runtime sets under any gRPC library built on node:http2.",
+      "session, the floor this runtime sets under any gRPC library built on node:http2; the " +
+      "row after it, the same calls through a bare grpc-js Client (identity serializers, no " +
+      "protobuf-es, no plugwire): what grpc-js alone costs.",
   );
   md();
   const cpuRows: string[][] = [];
@@ -898,6 +935,12 @@ function report(): string {
     "node:http2 without grpc-js → Go",
     fmt(results.floor.stat?.median),
     fmt(results.floor.hostCpu),
+    "",
+  ]);
+  cpuRows.push([
+    "bare grpc-js Client (no protobuf-es, no plugwire) → Go",
+    fmt(results.gfloor.stat?.median),
+    fmt(results.gfloor.hostCpu),
     "",
   ]);
   md(
@@ -1128,8 +1171,10 @@ function report(): string {
 /** Section 8: the runtime's floors beside the bundled plugwire plugin, the cycle, Shutdown. */
 function floorsReport(md: (s?: string) => void): void {
   const f = results.floorSession["go-floor"];
+  const g = results.floorSession["go-gfloor"];
   const b = results.floorSession["go-pwb"];
   const coldF = results.cold["go-floor"];
+  const coldG = results.cold["go-gfloor"];
   const coldB = results.cold["go-pwb"];
   md("## 8. Floors: the runtime under a plugin");
   md();
@@ -1141,58 +1186,115 @@ function floorsReport(md: (s?: string) => void): void {
       "`node:http2` session to the Go plugin (§2). Unix socket; steady state pinned.",
   );
   md();
+  md(
+    "The grpc-js floor (bench/grpcjs_floor_plugin.ts) is the same plugin on `@grpc/grpc-js` " +
+      "alone (identity serializers, the few fields as hand-written varints; no protobuf-es, no " +
+      "plugwire), bundled and run the same way; its client floor is the same Double calls " +
+      "through a bare grpc-js Client. It is what grpc-js, plugwire's gRPC stack, costs by " +
+      "itself: `grpc-js − floor` is grpc-js's share of a figure, `plugwire − grpc-js` " +
+      "plugwire's own (protobuf-es and the library). The node:http2 floor has no broker.",
+  );
+  md();
   const mib = (kb?: number) => kb === undefined ? undefined : kb / 1024;
+  const diff = (a?: number, b?: number, unit = "") =>
+    a !== undefined && b !== undefined ? `${a - b >= 0 ? "+" : ""}${fmt(a - b)}${unit}` : "–";
   const rows: string[][] = [];
-  const add = (figure: string, floor?: number, pw?: number, unit = "") =>
+  const add = (figure: string, floor?: number, pw?: number, unit = "", gjs?: number) =>
     rows.push([
       figure,
       fmt(floor),
+      fmt(gjs),
       fmt(pw),
       ratio(pw, floor),
-      pw !== undefined &&
-        floor !== undefined
-        ? `${pw - floor >= 0 ? "+" : ""}${fmt(pw - floor)}${unit}`
-        : "–",
+      diff(pw, floor, unit),
+      diff(gjs, floor, unit),
+      diff(pw, gjs, unit),
     ]);
-  add("cold start, plaintext (ms)", coldF?.plain?.total.median, coldB?.plain?.total.median, " ms");
-  add("cold start, AutoMTLS (ms)", coldF?.mtls?.total.median, coldB?.mtls?.total.median, " ms");
+  add(
+    "cold start, plaintext (ms)",
+    coldF?.plain?.total.median,
+    coldB?.plain?.total.median,
+    " ms",
+    coldG?.plain?.total.median,
+  );
+  add(
+    "cold start, AutoMTLS (ms)",
+    coldF?.mtls?.total.median,
+    coldB?.mtls?.total.median,
+    " ms",
+    coldG?.mtls?.total.median,
+  );
   add(
     "plugin CPU at first answer, plaintext (ms)",
     coldF?.plain?.cpu.median,
     coldB?.plain?.cpu.median,
+    "",
+    coldG?.plain?.cpu.median,
   );
   const pwGo = results.unary["pw-go"]?.["unix-plain"];
   add(
     "unary median, host side: client floor vs plugwire → Go (µs)",
     results.floor.stat?.median,
     isStat(pwGo) ? pwGo.median : undefined,
+    "",
+    results.gfloor.stat?.median,
   );
   add(
     "unary median, plugin side: Go → floor vs Go → plugwire bundled (µs)",
     f?.unary?.median,
     b?.unary?.median,
+    "",
+    g?.unary?.median,
   );
-  add("unary p99, plugin side (µs)", f?.unary?.p99, b?.unary?.p99);
-  add("plugin CPU per unary call (µs)", f?.pluginCpu, b?.pluginCpu);
-  add("bidi stream (MB/s)", f?.stream, b?.stream);
-  add("stdio (MB/s; the floor: its stream)", f?.stream, b?.stdio);
+  add("unary p99, plugin side (µs)", f?.unary?.p99, b?.unary?.p99, "", g?.unary?.p99);
+  add("plugin CPU per unary call (µs)", f?.pluginCpu, b?.pluginCpu, "", g?.pluginCpu);
+  add("bidi stream (MB/s)", f?.stream, b?.stream, "", g?.stream);
+  add("stdio (MB/s; the floors: their stream)", f?.stream, b?.stdio, "", g?.stream);
   add(
     "plugin RSS idle (MiB)",
     mib(results.memory["go-floor"]?.idle),
     mib(results.memory["go-pwb"]?.idle),
+    "",
+    mib(results.memory["go-gfloor"]?.idle),
   );
   add(
     "plugin RSS peak after stream (+ stdio) (MiB)",
     mib(results.memory["go-floor"]?.peak),
     mib(results.memory["go-pwb"]?.peak),
+    "",
+    mib(results.memory["go-gfloor"]?.peak),
   );
   const last = CFG.scale.at(-1)!;
   add(
     `${last} plugins at once (ms)`,
     results.scale["go-floor"]?.[last]?.ms,
     results.scale["go-pwb"]?.[last]?.ms,
+    "",
+    results.scale["go-gfloor"]?.[last]?.ms,
   );
-  md(table(["figure", "floor", "plugwire (bundled)", "× floor", "difference"], rows));
+  const brokerOf = (id: string) => {
+    const v = results.broker[id];
+    return isStat(v) ? v.median : undefined;
+  };
+  add(
+    "broker round trip, Go host (µs; plugwire: from source)",
+    undefined,
+    brokerOf("go-pw"),
+    "",
+    brokerOf("go-gfloor"),
+  );
+  md(
+    table([
+      "figure",
+      "floor",
+      "grpc-js floor",
+      "plugwire (bundled)",
+      "× floor",
+      "difference",
+      "grpc-js − floor",
+      "plugwire − grpc-js",
+    ], rows),
+  );
   md();
   md("### Terraform-like cycle and Shutdown");
   md();
@@ -1242,6 +1344,20 @@ function targets(): string[] {
     const s = results.unary[id]?.["unix-plain"];
     return isStat(s) ? s : undefined;
   };
+  /**
+   * Appends to the line just pushed what the grpc-js floor reaches for that target: a target it
+   * misses alone is out of reach for any plugin on grpc-js (issue 15's "prove it").
+   */
+  const alone = (figures: string, ok: boolean | undefined) => {
+    const verdict = ok === undefined
+      ? "no figure"
+      : ok
+      ? "within reach on grpc-js alone"
+      : "misses it alone";
+    out[out.length - 1] += ` grpc-js floor: ${figures}: ${verdict}.`;
+  };
+  const over = (v?: number, ref?: number) =>
+    v !== undefined && ref !== undefined ? `${v - ref >= 0 ? "+" : ""}${fmt(v - ref)}` : "–";
 
   const floorPlain = coldOf("go-floor", "plain");
   const floorTls = coldOf("go-floor", "mtls");
@@ -1252,6 +1368,11 @@ function targets(): string[] {
     `${mark(both(pwPlain, floorPlain) ? pwPlain! <= floorPlain! + 10 : undefined)} cold start, ` +
       `Go host → bundled plugwire plugin, plaintext ≤ start floor + 10 ms: ${fmt(pwPlain)} ms ` +
       `vs ${fmt(floorPlain)} ms (+${fmt((pwPlain ?? NaN) - (floorPlain ?? NaN))} ms).`,
+  );
+  const gPlain = coldOf("go-gfloor", "plain");
+  alone(
+    `${fmt(gPlain)} ms (${over(gPlain, floorPlain)} over the floor)`,
+    both(gPlain, floorPlain) ? gPlain! <= floorPlain! + 10 : undefined,
   );
   out.push(
     `${
@@ -1266,12 +1387,24 @@ function targets(): string[] {
       `vs floor ${fmt(floorTls)} ms (+${fmt((pwTls ?? NaN) - (floorTls ?? NaN))} ms), ` +
       `python-plugin ${fmt(pyTls)} ms.`,
   );
+  const gTls = coldOf("go-gfloor", "mtls");
+  alone(
+    `${fmt(gTls)} ms (${over(gTls, floorTls)} over the TLS floor)`,
+    both(gTls, floorTls) && pyTls !== undefined
+      ? gTls! <= floorTls! + 15 && gTls! < pyTls
+      : undefined,
+  );
   const kill = results.cycle["go-pwb"]?.kill;
   out.push(
     `${mark(kill ? kill.median <= 15 : undefined)} Shutdown RPC sent → plugin process gone ≤ 15 ` +
       `ms: median ${fmt(kill?.median)} ms, p99 ${fmt(kill?.p99)} ms (Go plugin ` +
       `${fmt(results.cycle["go-go"]?.kill.median)} ms, floor ` +
       `${fmt(results.cycle["go-floor"]?.kill.median)} ms).`,
+  );
+  const gKill = results.cycle["go-gfloor"]?.kill;
+  alone(
+    `median ${fmt(gKill?.median)} ms, p99 ${fmt(gKill?.p99)} ms`,
+    gKill ? gKill.median <= 15 : undefined,
   );
   const cyc = results.cycle["go-pwb"]?.cycle.median;
   const cycTarget = floorPlain !== undefined ? 3 * (floorPlain + 25) : undefined;
@@ -1281,6 +1414,8 @@ function targets(): string[] {
       `${fmt(results.cycle["go-go"]?.cycle.median)} ms, floor ` +
       `${fmt(results.cycle["go-floor"]?.cycle.median)} ms).`,
   );
+  const gCyc = results.cycle["go-gfloor"]?.cycle.median;
+  alone(`${fmt(gCyc)} ms`, both(gCyc, cycTarget) ? gCyc! <= cycTarget! : undefined);
   const mem = results.memory["go-pwb"];
   const idle = mem?.idle !== undefined ? mem.idle / 1024 : undefined;
   const peak = mem?.peak !== undefined ? mem.peak / 1024 : undefined;
@@ -1293,6 +1428,13 @@ function targets(): string[] {
       `MiB (from source: ${fmt((src?.idle ?? NaN) / 1024)} / ${fmt((src?.peak ?? NaN) / 1024)}; ` +
       `the floor: ${fmt((results.memory["go-floor"]?.idle ?? NaN) / 1024)} / ` +
       `${fmt((results.memory["go-floor"]?.peak ?? NaN) / 1024)}).`,
+  );
+  const gMem = results.memory["go-gfloor"];
+  const gIdle = gMem?.idle !== undefined ? gMem.idle / 1024 : undefined;
+  const gPeak = gMem?.peak !== undefined ? gMem.peak / 1024 : undefined;
+  alone(
+    `${fmt(gIdle)} / ${fmt(gPeak)} MiB (its peak after the stream job; it has no stdio)`,
+    both(gIdle, gPeak) ? gIdle! <= 60 && gPeak! <= 100 : undefined,
   );
   const client = lat("pw-go")?.median;
   const clientFloor = results.floor.stat?.median;
@@ -1309,6 +1451,16 @@ function targets(): string[] {
       `${fmt(clientFloor)} µs (${ratio(client, clientFloor)}); Go → plugwire (bundled) ` +
       `${fmt(server)} µs vs server floor ${fmt(serverFloor)} µs (${ratio(server, serverFloor)}).`,
   );
+  const gClient = results.gfloor.stat?.median;
+  const gServer = results.floorSession["go-gfloor"]?.unary?.median;
+  alone(
+    `bare grpc-js Client → Go ${fmt(gClient)} µs (${ratio(gClient, clientFloor)} the client ` +
+      `floor), Go → grpc-js floor ${fmt(gServer)} µs (${ratio(gServer, serverFloor)} the server ` +
+      "floor)",
+    both(gClient, clientFloor) && both(gServer, serverFloor)
+      ? gClient! <= 1.05 * clientFloor! && gServer! <= 1.05 * serverFloor!
+      : undefined,
+  );
   const goP99 = lat("go-go")?.p99;
   const p99s = ["pw-go", "go-pw", "pw-pw"].map((id) => [id, lat(id)?.p99] as const);
   out.push(
@@ -1320,6 +1472,15 @@ function targets(): string[] {
       )
     } unary p99 ≤ 3× Go's p99 (${fmt(goP99)} µs): ` +
       p99s.map(([id, v]) => `${LABEL[id]} ${fmt(v)} µs (${ratio(v, goP99)})`).join(", ") + ".",
+  );
+  const gClientP99 = results.gfloor.stat?.p99;
+  const gServerP99 = results.floorSession["go-gfloor"]?.unary?.p99;
+  alone(
+    `bare grpc-js Client → Go ${fmt(gClientP99)} µs (${ratio(gClientP99, goP99)}), ` +
+      `Go → grpc-js floor ${fmt(gServerP99)} µs (${ratio(gServerP99, goP99)})`,
+    goP99 !== undefined && both(gClientP99, gServerP99)
+      ? gClientP99! <= 3 * goP99 && gServerP99! <= 3 * goP99
+      : undefined,
   );
   const goBroker = results.broker["go-go"];
   const gb = isStat(goBroker) ? goBroker.median : undefined;
@@ -1337,6 +1498,12 @@ function targets(): string[] {
     } broker round trip ≤ 2× Go (${fmt(gb)} µs): ` +
       brokers.map(([id, v]) => `${LABEL[id]} ${fmt(v)} µs (${ratio(v, gb)})`).join(", ") + ".",
   );
+  const gBrokerStat = results.broker["go-gfloor"];
+  const gBroker = isStat(gBrokerStat) ? gBrokerStat.median : undefined;
+  alone(
+    `Go → grpc-js floor ${fmt(gBroker)} µs (${ratio(gBroker, gb)})`,
+    both(gBroker, gb) ? gBroker! <= 2 * gb! : undefined,
+  );
   const sf = results.floorSession["go-floor"]?.stream;
   const bs = results.floorSession["go-pwb"]?.stream;
   const bo = results.floorSession["go-pwb"]?.stdio;
@@ -1350,6 +1517,11 @@ function targets(): string[] {
     } bidi stream and stdio ≥ 0.9× the stream floor (${fmt(sf)} MB/s): Go → plugwire (bundled) ` +
       `stream ${fmt(bs)} MB/s (${ratio(bs, sf)}), stdio ${fmt(bo)} MB/s (${ratio(bo, sf)}).`,
   );
+  const gs = results.floorSession["go-gfloor"]?.stream;
+  alone(
+    `stream ${fmt(gs)} MB/s (${ratio(gs, sf)})`,
+    both(gs, sf) ? gs! >= 0.9 * sf! : undefined,
+  );
   const last = CFG.scale.at(-1)!;
   const many = results.scale["go-pwb"]?.[last]?.ms;
   const manyTarget = floorPlain !== undefined ? last * floorPlain / 2 * 1.2 : undefined;
@@ -1359,6 +1531,8 @@ function targets(): string[] {
       `bundled ${fmt(many)} ms, from source ${fmt(results.scale["go-pw"]?.[last]?.ms)} ms ` +
       `(the floor itself: ${fmt(results.scale["go-floor"]?.[last]?.ms)} ms).`,
   );
+  const gMany = results.scale["go-gfloor"]?.[last]?.ms;
+  alone(`${fmt(gMany)} ms`, both(gMany, manyTarget) ? gMany! <= manyTarget! : undefined);
   return out;
 }
 
@@ -1602,6 +1776,8 @@ async function main(): Promise<void> {
     await bundlePlugin(`${ROOT}bench/plugin.ts`, bundles.now);
     floorBundle = `${jobDir}/bench-floor.js`;
     await bundlePlugin(`${ROOT}bench/floor_plugin.ts`, floorBundle);
+    gfloorBundle = `${jobDir}/bench-gfloor.js`;
+    await bundlePlugin(`${ROOT}bench/grpcjs_floor_plugin.ts`, gfloorBundle);
     const before = Deno.env.get("BENCH_BEFORE");
     if (before) await prepareBefore(before);
 
@@ -1618,7 +1794,7 @@ async function main(): Promise<void> {
     // Warm-up: every plugin once (Deno's module cache, Python's bytecode caches).
     log("warm-up: one start of every plugin");
     for (const tree of roots.before ? ["now", "before"] as Tree[] : ["now"] as Tree[]) {
-      for (const plugin of ["ts", "tsb", "go", "py", "floor"] as PluginKind[]) {
+      for (const plugin of ["ts", "tsb", "go", "py", "floor", "gfloor"] as PluginKind[]) {
         const host: HostKind = plugin === "py" ? "py" : "go";
         await attempt(
           `warm-up ${plugin} (${tree})`,
