@@ -95,8 +95,8 @@ export const logger: Logger = pluginLogger();
  * Serves plugins; resolves once the handshake line is printed, with the running server (the
  * way `Deno.serve` returns its server). The process goes on serving until the host shuts the
  * plugin down, so `await serve(options)` stays the one line a plugin that only serves needs;
- * code to run after the shutdown awaits `finished` (`await (await serve(options)).finished`)
- * or goes in `onShutdown`.
+ * code to run after the shutdown goes in `onShutdown`, or awaits `finished`
+ * (`await (await serve(options)).finished`).
  *
  * Before anything else it checks the magic cookie: a process not started by a host with the
  * right cookie prints go-plugin's "This binary is a plugin" message and exits with status 1.
@@ -105,8 +105,11 @@ export const logger: Logger = pluginLogger();
  * controller, broker and stdio services beside the plugins' own, and prints the handshake line.
  * SIGINT is ignored, as go-plugin plugins do: the host decides when its plugins stop.
  *
- * On the host's Shutdown call the reply is delivered first, then the server stops gracefully
- * (bounded), then `onShutdown` runs and `finished` settles. A SIGTERM that arrives meanwhile
+ * On the host's Shutdown call the reply is delivered first, then the server stops (bounded),
+ * `onShutdown` runs and `finished` settles, and the process exits 0, as a Go plugin's ends when
+ * `plugin.Serve` returns (timers or sockets left open do not keep it alive). Code that reads
+ * `finished` keeps the process's ordinary end instead: it goes on until that code and
+ * everything it holds are done. A SIGTERM that arrives meanwhile
  * waits for that (up to 5 s) and the process exits 0; a SIGTERM before any Shutdown removes
  * the socket and exits 143. When the host process dies without a Shutdown (SIGKILL, a crash),
  * the plugin notices within a second (its parent process changes), stops, removes its socket

@@ -7,6 +7,7 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import { Metadata } from "@grpc/grpc-js";
+import { setImmediate } from "node:timers";
 import {
   type CallContext,
   messagesOf,
@@ -433,48 +434,77 @@ export function registrarFor<B>(
   };
 }
 
+/** A socket as far as knowing whether it still has bytes to write goes. */
+interface WritingSocket {
+  readonly writableLength?: number;
+}
+
+/** Where a call's response travels: the server's sockets, and whether TLS runs over them. */
+export interface ResponsePath {
+  /** The sockets of the server's connections (the raw ones, under TLS if any). */
+  sockets?: Iterable<WritingSocket>;
+  /** The connections are TLS. */
+  tls?: boolean;
+}
+
 /**
- * Resolves once the peer has read the response of a grpc-js server call: its HTTP/2 stream
- * closed (nghttp2 reports that after the last frame was written), then a PING on the same
- * connection came back. A peer acknowledges a PING only after it has processed every frame
- * before it, so a GOAWAY sent after this cannot overtake the response in the peer's event
- * handling; grpclib (python-plugin's host) fails every call still in flight when GOAWAY
- * arrives, even one whose response it has already received. grpc-js does not expose the
- * stream, so this follows its call objects (`call.call`, then `nextCall` through
- * interceptors) to the one holding it; when that chain is not there, it resolves at once.
- * A connection the peer closes resolves it too.
+ * Resolves once the response of a grpc-js server call has left this process, so that its
+ * socket can be destroyed at once, which is how a plugwire plugin ends its connections (no
+ * GOAWAY, hangup.ts; grpclib, python-plugin's host, fails every call still in flight when a
+ * GOAWAY arrives, even one whose response it already has). First its HTTP/2 stream closes
+ * (nghttp2 reports that after the last frame was handed to the socket). Then, on plaintext
+ * connections, every socket has written what it held to the kernel, which delivers it after
+ * the socket closes. Under TLS the raw socket can be empty while the TLS layer still holds the
+ * response (a python-plugin host over TCP lost the reply every time), so with TLS a PING on the
+ * same connection must come back: a peer answers it only after the frames before it. The
+ * peer closing the connection resolves it too. grpc-js does not expose the stream, so this
+ * follows its call objects (`call.call`, then `nextCall` through interceptors) to the one
+ * holding it; when that chain is not there, it resolves once the sockets are flushed.
  */
-export async function responseDelivered(call: object): Promise<void> {
+export async function responseDelivered(
+  call: object,
+  { sockets = [], tls = false }: ResponsePath = {},
+): Promise<void> {
   type Stream = {
     closed?: boolean;
     session?: {
-      ping?(callback: (err: Error | null) => void): boolean;
       once?(event: "close", fn: () => void): void;
+      ping?(callback: (err: Error | null) => void): boolean;
     };
     once(event: "close", fn: () => void): void;
   };
   let link = (call as { call?: unknown }).call as
     | { stream?: Stream; nextCall?: unknown }
     | undefined;
-  for (let depth = 0; link && depth < 8; depth++) {
-    const stream = link.stream;
-    if (stream && typeof stream.once === "function") {
-      // The stream lets go of its session when it closes: hold on to it first.
-      const session = stream.session;
-      if (!stream.closed) await new Promise<void>((resolve) => stream.once("close", resolve));
-      await new Promise<void>((resolve) => {
-        // A peer that hangs up has read what it wanted, and no GOAWAY can follow: go-plugin
-        // closes its connection right after the Shutdown reply, often before it answers the
-        // PING, which Deno's HTTP/2 then leaves pending for milliseconds or longer.
-        session?.once?.("close", resolve);
-        try {
-          if (!session?.ping?.(() => resolve())) resolve();
-        } catch {
-          resolve(); // The session is already closing: nothing more to wait for.
-        }
-      });
-      return;
-    }
+  let stream: Stream | undefined;
+  for (let depth = 0; link && depth < 8 && !stream; depth++) {
+    if (link.stream && typeof link.stream.once === "function") stream = link.stream;
     link = link.nextCall as typeof link;
   }
+  // The stream lets go of its session when it closes: hold on to it first.
+  const session = stream?.session;
+  let peerClosed = false;
+  const closed = new Promise<void>((resolve) =>
+    session?.once?.("close", () => {
+      peerClosed = true;
+      resolve();
+    })
+  );
+  if (stream && !stream.closed) {
+    await new Promise<void>((resolve) => stream.once("close", resolve));
+  }
+  if (session && tls) {
+    const acked = new Promise<void>((resolve) => {
+      try {
+        if (!session.ping?.(() => resolve())) resolve();
+      } catch {
+        resolve(); // The session is already closing: nothing more to wait for.
+      }
+    });
+    await Promise.race([acked, closed]);
+    return;
+  }
+  // Socket writes complete asynchronously (one event loop turn or a few): check once a turn.
+  const pending = () => [...sockets].some((socket) => (socket.writableLength ?? 0) > 0);
+  while (!peerClosed && pending()) await new Promise((resolve) => setImmediate(resolve));
 }

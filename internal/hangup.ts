@@ -17,6 +17,8 @@ import type * as grpc from "@grpc/grpc-js";
 
 /** A socket as far as hanging up goes. */
 interface Socket {
+  /** Bytes accepted but not yet written to the kernel (Node's Writable). */
+  readonly writableLength?: number;
   destroy(): void;
   once(event: "close", fn: () => void): unknown;
 }

@@ -10,7 +10,6 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import { GRPCBroker } from "../gen/core/plugin/grpc_broker_pb.ts";
-import { GRPCStdio } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import { Health } from "../gen/core/grpc/health/v1/health_pb.ts";
 import type { GrpcBroker } from "./broker.ts";
 import { PluginError } from "./errors.ts";
@@ -27,8 +26,11 @@ export interface ProtocolServices {
   broker: Partial<ServiceImpl<typeof GRPCBroker, GrpcBroker>>;
   /** Adds GRPCController (serve() answers Shutdown on raw grpc-js, to see its reply delivered). */
   addController(registrar: ServiceRegistrar<GrpcBroker>): void;
-  /** GRPCStdio, when the plugin's output is captured; none in process. */
-  stdio?: Partial<ServiceImpl<typeof GRPCStdio, GrpcBroker>>;
+  /**
+   * Adds GRPCStdio, when the plugin's output is captured (none in process); on raw grpc-js
+   * like the controller, to see the streams end.
+   */
+  addStdio?(registrar: ServiceRegistrar<GrpcBroker>): void;
 }
 
 /** What {@link registerPluginServices} made: the health service to flip, the names served. */
@@ -82,6 +84,6 @@ export function registerPluginServices(
   }
   registrar.add(GRPCBroker, options.broker);
   options.addController(registrar);
-  if (options.stdio) registrar.add(GRPCStdio, options.stdio);
+  options.addStdio?.(registrar);
   return { health, reflection };
 }

@@ -238,7 +238,11 @@ export interface ServingPlugin {
   readonly broker: GrpcBroker;
   /** The gRPC service names served (for diagnostics and reflection). */
   readonly services: readonly string[];
-  /** Settles when the plugin has stopped serving (after the host's Shutdown, and `onShutdown`). */
+  /**
+   * Settles when the plugin has stopped serving (after the host's Shutdown, and `onShutdown`).
+   * Reading it means code runs after that: the process then ends when that code is done, not
+   * right after the host's Shutdown.
+   */
   readonly finished: Promise<void>;
   /** Stops serving, as the host's Shutdown call does; resolves with `finished`. Idempotent. */
   shutdown(): Promise<void>;

@@ -9,12 +9,13 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { GRPCController } from "../gen/core/plugin/grpc_controller_pb.ts";
+import { GRPCStdio } from "../gen/core/plugin/grpc_stdio_pb.ts";
 import { HealthCheckResponse_ServingStatus } from "../gen/core/grpc/health/v1/health_pb.ts";
 import { GrpcBroker } from "./broker.ts";
 import { PluginError } from "./errors.ts";
 import { pluginFlavour } from "./flavour.ts";
 import { messageSizeOptions, serviceDefinition } from "./grpc.ts";
-import { responseDelivered } from "./grpc_server.ts";
+import { responseDelivered, serviceHandlers } from "./grpc_server.ts";
 import { formatHandshakeLine } from "./handshake.ts";
 import { hangUp, serverSockets } from "./hangup.ts";
 import { pluginLogger } from "./logger.ts";
@@ -205,6 +206,8 @@ async function serveAfterCookie(
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  let finishedObserved = false;
+  const stdioCalls = new Set<object>();
   let stopping: Promise<void> | undefined;
   let releaseLifetime = () => {};
   undo.push(() => releaseLifetime());
@@ -226,10 +229,37 @@ async function serveAfterCookie(
       registrar.addGrpcJs(serviceDefinition(GRPCController), {
         shutdown: (call: object, reply: (err: null, response: object) => void) => {
           reply(null, {});
-          void settlesWithin(responseDelivered(call), REPLY_DELIVERY_MS).then(() => stop());
+          void settlesWithin(responseDelivered(call, responsePath), REPLY_DELIVERY_MS)
+            .then(() => {
+              const exiting = !finishedObserved && !options.debug;
+              return stop(exiting).then(() => exiting);
+            })
+            .then((exiting) => {
+              // As a Go plugin's process ends when plugin.Serve returns: once the host's
+              // Shutdown is done (onShutdown run, output flushed), the process exits, unless
+              // code waits on `finished` (then it ends when that code is done) or a developer
+              // runs it in debug mode. Ending the process at once also spares the runtime's
+              // teardown of a process left to drain (bench/README.md, "Shutdown"), and a stray
+              // timer can no longer keep a shut-down plugin alive.
+              if (exiting) exitProcess(0);
+            });
         },
       }),
-    stdio: outputCapture.impl(),
+    // The same handler as any typed service, but holding on to each call: a stopping plugin
+    // ends the host's output stream and waits until its end has left the process (stop()).
+    addStdio: (registrar) => {
+      const handlers = serviceHandlers(GRPCStdio, outputCapture.impl(), broker);
+      const stream = handlers.streamStdio as (
+        call: grpc.ServerWritableStream<unknown, unknown>,
+      ) => void;
+      registrar.addGrpcJs(serviceDefinition(GRPCStdio), {
+        streamStdio: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          stdioCalls.add(call);
+          call.once("close", () => stdioCalls.delete(call));
+          stream(call);
+        },
+      });
+    },
   });
 
   const bound = await bindServer(server, serverCredentials(tls), {
@@ -241,20 +271,29 @@ async function serveAfterCookie(
   });
   undo.push(() => bound.cleanup());
   const sockets = serverSockets(server);
+  const responsePath = { sockets, tls: tls !== undefined };
 
-  async function stop(): Promise<void> {
+  /** `exiting`: the process exits right after, so grpc-js's own teardown can be skipped. */
+  async function stop(exiting = false): Promise<void> {
     stopping ??= (async () => {
       health.setAll(HealthCheckResponse_ServingStatus.NOT_SERVING);
       // A host that reads the plugin's output gets all of it before the stream ends.
       await outputCapture.drained(STDIO_DRAIN_IDLE_MS, STDIO_DRAIN_CAP_MS);
       outputCapture.endStreams();
+      // Its last bytes and its status reach the host before the connections end.
+      await settlesWithin(
+        Promise.all([...stdioCalls].map((call) => responseDelivered(call, responsePath))),
+        REPLY_DELIVERY_MS,
+      );
       endStreams.abort();
       await broker.close();
       // As go-plugin's Shutdown (grpc-go's Stop): the connections end at once, by their sockets,
       // without a GOAWAY. The host has read the reply already (see the controller above), and
       // Deno 2.9.6 can abort a plugwire host that receives a GOAWAY (hangup.ts).
       hangUp(sockets);
-      server.forceShutdown();
+      // Closing the listener and the sessions costs ~2-4 ms (Deno's HTTP/2 session teardown)
+      // that an exiting process does not need: its sockets are gone already.
+      if (!exiting) server.forceShutdown();
       await bound.cleanup();
       lifetime.release();
       try {
@@ -306,7 +345,10 @@ async function serveAfterCookie(
     address: bound.address,
     broker,
     services: reflection.names,
-    finished: stopped,
+    get finished() {
+      finishedObserved = true;
+      return stopped;
+    },
     shutdown: stop,
     [Symbol.asyncDispose]: stop,
   };

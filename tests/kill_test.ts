@@ -73,6 +73,32 @@ Deno.test("kill(): a plugin that honours Shutdown exits 0, before any signal", a
   assertAllGone(plugin);
 });
 
+Deno.test("kill(): after the host's Shutdown the plugin process ends, stray timers or not", async () => {
+  const records: string[] = [];
+  const plugin = await startPlugin({
+    ...helperPlugin("stray-timer"),
+    plugins: { kv: KV },
+    killGraceMs: 30_000, // no SIGTERM within the test's life: the plugin must end by itself
+    logger: (record) => records.push(record.message),
+  });
+  assertSocketInPlace(plugin);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      plugin.kill(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the plugin did not end in 10 s")), 10_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (!plugin.hasExited) Deno.kill(plugin.pid, "SIGKILL");
+  }
+  assert.deepEqual(await plugin.exited, { code: 0, signal: null });
+  assert.ok(!records.includes("got SIGTERM"), `records: ${records}`);
+  assertAllGone(plugin);
+});
+
 Deno.test("kill(): a plugin that ignores Shutdown gets SIGTERM after killGraceMs", async () => {
   const plugin = await startPlugin({
     ...helperPlugin("ignore-shutdown"),
