@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as fsp from "node:fs/promises";
@@ -220,12 +220,14 @@ function byteSource(stream: NodeJS.ReadableStream | null): ByteSource {
 /**
  * Starts a process. Rejects (with the OS error) when the executable cannot be started.
  */
-export function spawnProcess(
+export async function spawnProcess(
   file: string,
   args: readonly string[],
   options: SpawnOptions,
 ): Promise<ChildHandle> {
-  return new Promise((resolve, reject) => {
+  // Loaded on first use: a plugin never spawns, and the module costs its start ~1.4 ms.
+  const { spawn } = await import("node:child_process");
+  return await new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {
       child = spawn(file, args, {
