@@ -21,6 +21,7 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import { Console } from "node:console";
 import { Writable } from "node:stream";
+import { createRequire } from "node:module";
 
 // deno-lint-ignore no-explicit-any
 const deno: any = (globalThis as any).Deno;
@@ -35,6 +36,16 @@ export function getEnvAll(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) out[k] = v;
   return out;
+}
+
+/**
+ * A `node:` built-in module, loaded when first asked for instead of when plugwire is imported
+ * (a static import is loaded at start-up, a bundle's too). Synchronous:
+ * `process.getBuiltinModule` (Deno 2, Node 20.16+), else `require` (older Node 20).
+ */
+export function builtinModule<T>(name: `node:${string}`): T {
+  const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  return (get ? get(name) : createRequire(import.meta.url)(name)) as T;
 }
 
 /** The OS temp directory (`$TMPDIR` or `/tmp`), as Go's `os.TempDir`. */

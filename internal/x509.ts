@@ -10,10 +10,19 @@
  * @module
  */
 
-// node:crypto's parser is native in both runtimes, and cheap to load once grpc-js has loaded
-// node:tls (1.5 ms, against ~20 ms for the ASN.1 packages: bench/README.md).
-import { X509Certificate } from "node:crypto";
+import type * as crypto from "node:crypto";
 import { PluginError } from "./errors.ts";
+import { builtinModule } from "./runtime.ts";
+
+/**
+ * node:crypto's certificate parser, native in both runtimes. Loaded on first use: a plaintext
+ * plugin never needs it, and loading it costs 1.5-2.5 ms (the ASN.1 packages it replaced cost
+ * ~20 ms: bench/README.md).
+ */
+function parseX509(der: Uint8Array): void {
+  const { X509Certificate } = builtinModule<typeof crypto>("node:crypto");
+  new X509Certificate(der);
+}
 
 /**
  * Checks that `der` is exactly one X.509 certificate: a DER SEQUENCE whose length covers every
@@ -28,7 +37,7 @@ export function checkCertificate(der: Uint8Array): void {
     throw new TypeError(`the DER SEQUENCE is ${length} bytes but ${der.length} bytes were sent`);
   }
   try {
-    new X509Certificate(der);
+    parseX509(der);
   } catch (cause) {
     throw new TypeError(`not an X.509 certificate: ${(cause as Error).message}`, { cause });
   }
@@ -73,7 +82,7 @@ function decodeCertificate(body: string, index: number): Uint8Array {
     throw bad(`block ${index} is not one DER structure (trailing or missing bytes)`);
   }
   try {
-    new X509Certificate(der);
+    parseX509(der);
   } catch (err) {
     throw bad(`block ${index} is not an X.509 certificate`, err);
   }
