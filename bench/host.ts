@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { handleUnaryCall } from "@grpc/grpc-js";
 import { type PluginClient, startPlugin } from "../host.ts";
 import { KV_HANDSHAKE } from "../examples/kv/shared.ts";
 import { PingPong, Test } from "../gen/grpctest/grpctest_pb.ts";
@@ -15,7 +16,7 @@ import { Bench } from "./bench_service.ts";
 
 /** A measurement job (see bench/README.md). */
 interface Job {
-  kind: "cold" | "session" | "scale" | "spawn" | "h2floor" | "gfloor";
+  kind: "cold" | "session" | "scale" | "spawn" | "h2floor" | "gfloor" | "gbroker";
   cmd: string[];
   mtls?: boolean;
   reps?: number;
@@ -373,6 +374,115 @@ async function gfloor(job: Job): Promise<Result> {
   }
 }
 
+/**
+ * The host-side broker floor of grpc-js: {@link brokerRound}'s callback pattern, timed the same
+ * way, on a bare grpc-js Client and Server (identity serializers, the message bytes written by
+ * hand), without protobuf-es and plugwire's client and broker. The plugin is started through
+ * startPlugin as usual; the rounds go over a grpc-js connection of their own, with a
+ * `GRPCBroker/StartStream` stream of their own on it: go-plugin's GRPCBrokerServer (v1.8.0,
+ * grpc_broker.go) feeds the ConnInfo of every StartStream call into the one broker, so the
+ * plugin's `Dial(id)` finds these as it finds plugwire's. Plaintext, unix sockets.
+ */
+async function gbroker(job: Job): Promise<Result> {
+  if (job.mtls) throw new Error("gbroker: plaintext only");
+  const s = await new Session(job).start();
+  const grpc = await import("@grpc/grpc-js");
+  const { Buffer } = await import("node:buffer");
+  type Bytes = InstanceType<typeof Buffer>;
+  const identity = (b: Bytes) => b;
+  const varint = (v: number): number[] => {
+    const out: number[] = [];
+    for (; v > 0x7f; v = Math.floor(v / 0x80)) out.push((v % 0x80) | 0x80);
+    out.push(v);
+    return out;
+  };
+  /** A length-delimited (string) field. */
+  const text = (field: number, value: string): number[] => {
+    const bytes = new TextEncoder().encode(value);
+    return [(field << 3) | 2, ...varint(bytes.length), ...bytes];
+  };
+  const target = s.client.network === "unix" ? `unix://${s.client.address}` : s.client.address;
+  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+  const stream = client.makeBidiStreamRequest(
+    "/plugin.GRPCBroker/StartStream",
+    identity,
+    identity,
+  );
+  // The plugin only dials here (no AcceptAndServe): nothing is expected back.
+  stream.on("data", () => {});
+  stream.on("error", () => {});
+  const dir = Deno.makeTempDirSync({ prefix: "gbroker-" });
+  const pong = Buffer.from(text(1, "pong")); // PongResponse{msg: "pong"}
+  const pingPong = {
+    Ping: {
+      path: "/grpctest.PingPong/Ping",
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+  };
+  const ping: handleUnaryCall<Bytes, Bytes> = (_call, callback) => callback(null, pong);
+  // Far from plugwire's own broker ids (1, 2, …), which this job never takes anyway.
+  let nextId = 1_000_000;
+  const round = async (): Promise<number> => {
+    const t0 = performance.now();
+    const id = nextId++;
+    const server = new grpc.Server();
+    server.addService(pingPong, { Ping: ping });
+    const path = `${dir}/${id}.sock`;
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(
+        `unix://${path}`,
+        grpc.ServerCredentials.createInsecure(),
+        (err) => err ? reject(err) : resolve(),
+      )
+    );
+    // ConnInfo{service_id: id, network: "unix", address: path}
+    stream.write(Buffer.from([0x08, ...varint(id), ...text(2, "unix"), ...text(3, path)]));
+    const request = Buffer.from([0x08, ...varint(id)]); // BidirectionalRequest{id}
+    const reply = await new Promise<Bytes>((resolve, reject) =>
+      client.makeUnaryRequest(
+        "/grpctest.Test/Bidirectional",
+        identity,
+        identity,
+        request,
+        (err, value) => err ? reject(err) : resolve(value!),
+      )
+    );
+    const elapsed = performance.now() - t0;
+    server.forceShutdown();
+    try {
+      Deno.removeSync(path);
+    } catch {
+      // grpc-js removed it.
+    }
+    // BidirectionalResponse{id} is the same bytes as the request.
+    if (!reply.equals(request)) {
+      throw new Error(`Bidirectional(${id}) returned ${reply.toString("hex")}`);
+    }
+    return elapsed;
+  };
+  try {
+    const { warmup, calls } = job.broker ?? { calls: 200, warmup: 20 };
+    const v: number[] = [];
+    for (let i = 0; i < warmup + calls; i++) {
+      const ms = await round();
+      if (i >= warmup) v.push(ms * 1000);
+      // What was measured so far, in case the process dies (like the session job).
+      if (v.length && v.length % 20 === 0) console.log(JSON.stringify({ partial: v }));
+    }
+    return { broker_us: v };
+  } finally {
+    stream.end();
+    client.close();
+    await s.client.kill();
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
 async function spawn(job: Job): Promise<Result> {
   const v: number[] = [];
   for (let i = 0; i < (job.reps ?? 1); i++) {
@@ -402,7 +512,7 @@ function print(result: Result): void {
 
 const job = JSON.parse(Deno.args[0]) as Job;
 try {
-  const res = await { cold, session, scale, spawn, h2floor, gfloor }[job.kind](job);
+  const res = await { cold, session, scale, spawn, h2floor, gfloor, gbroker }[job.kind](job);
   print({ ...res, ok: true });
 } catch (err) {
   print({ ok: false, error: String((err as Error)?.stack ?? err) });

@@ -305,6 +305,18 @@ const GFLOOR: Pair = {
   plugin: "gfloor",
   ref: true,
 };
+/**
+ * The host side of the broker on grpc-js alone (bench/host.ts, job "gbroker"): the plugwire host
+ * process serving go-plugin's callback pattern with a bare grpc-js Client and Server, no
+ * protobuf-es, no plugwire client or broker, to the Go plugin; beside plugwire → Go's broker.
+ */
+const GBROKER: Pair = {
+  id: "gbroker-go",
+  label: "grpc-js floor host → Go",
+  host: "ts",
+  plugin: "go",
+  ref: true,
+};
 /** The Terraform-like cycle: Go hosts only (Terraform is one). */
 const CYCLE: Pair[] = [BUNDLED[0], PAIRS[1], PAIRS[3], FLOOR, GFLOOR];
 
@@ -343,6 +355,8 @@ interface Results {
   stream: Record<string, number | string>;
   stdio: Record<string, number | string>;
   broker: Record<string, Stat | string>;
+  /** The broker round trip of {@link GBROKER} (host side on grpc-js alone → Go plugin). */
+  gbrokerHost?: Stat | string;
   /** Failed attempts of the broker job, by pair (the host's last words). */
   brokerFailures: Record<string, string[]>;
   memory: Record<string, { idle?: number; peak?: number }>;
@@ -493,6 +507,8 @@ async function sessions(): Promise<void> {
           results.stream[pair.id] = median(res.stream_mbps as number[]);
           results.stdio[pair.id] = median(res.stdio_mbps as number[]);
           await broker(pair);
+          // Its grpc-js floor right after it, under the same load.
+          if (pair.id === "pw-go") await broker(GBROKER, "gbroker");
         }
       }
     }
@@ -624,11 +640,16 @@ async function cycle(): Promise<void> {
 /**
  * The broker round trips, in a host process of their own: a plugwire host serving broker
  * callbacks to a plugwire plugin can crash inside Deno's nghttp2 (see README.md), so a crash
- * costs only this figure, and the job is retried.
+ * costs only this figure, and the job is retried. `kind` "gbroker": the same rounds with the
+ * host side on grpc-js alone ({@link GBROKER}), kept in `results.gbrokerHost`.
  */
-async function broker(pair: Pair): Promise<void> {
+async function broker(pair: Pair, kind: "session" | "gbroker" = "session"): Promise<void> {
+  const store = (v: Stat | string) => {
+    if (kind === "gbroker") results.gbrokerHost = v;
+    else results.broker[pair.id] = v;
+  };
   const job = {
-    kind: "session",
+    kind,
     cmd: pluginCmd(pair.plugin, pair.tree),
     mtls: false,
     broker: CFG.broker,
@@ -644,10 +665,10 @@ async function broker(pair: Pair): Promise<void> {
         log(`broker ${pair.id}: ${msg}`);
         results.brokerFailures[pair.id] = [...(results.brokerFailures[pair.id] ?? []), msg];
         if (attempt < 3) continue;
-        results.broker[pair.id] = stat(samples);
+        store(stat(samples));
         return;
       }
-      results.broker[pair.id] = stat(res.broker_us as number[]);
+      store(stat(res.broker_us as number[]));
       return;
     } catch (err) {
       const msg = (err as Error).message;
@@ -655,7 +676,7 @@ async function broker(pair: Pair): Promise<void> {
       results.brokerFailures[pair.id] = [...(results.brokerFailures[pair.id] ?? []), msg];
     }
   }
-  results.broker[pair.id] = "failed";
+  store("failed");
 }
 
 async function scale(): Promise<void> {
@@ -749,7 +770,7 @@ function loadavg(): string {
 // Report
 
 const LABEL = Object.fromEntries(
-  [...PAIRS, ...BUNDLED, FLOOR, GFLOOR].map((p) => [p.id, p.label]),
+  [...PAIRS, ...BUNDLED, FLOOR, GFLOOR, GBROKER].map((p) => [p.id, p.label]),
 );
 
 function labelOf(id: string): string {
@@ -1195,6 +1216,13 @@ function floorsReport(md: (s?: string) => void): void {
       "plugwire's own (protobuf-es and the library). The node:http2 floor has no broker.",
   );
   md();
+  md(
+    "The grpc-js host floor of the broker is the plugwire host process serving go-plugin's " +
+      "callback pattern to the Go plugin with a bare grpc-js Client and Server (identity " +
+      "serializers, its own StartStream stream), timed like plugwire → Go's broker round trip " +
+      "and run right after it.",
+  );
+  md();
   const mib = (kb?: number) => kb === undefined ? undefined : kb / 1024;
   const diff = (a?: number, b?: number, unit = "") =>
     a !== undefined && b !== undefined ? `${a - b >= 0 ? "+" : ""}${fmt(a - b)}${unit}` : "–";
@@ -1283,6 +1311,14 @@ function floorsReport(md: (s?: string) => void): void {
     "",
     brokerOf("go-gfloor"),
   );
+  const pwGoBroker = results.broker["pw-go"];
+  add(
+    "broker round trip, host side: grpc-js floor host → Go vs plugwire → Go (µs)",
+    undefined,
+    isStat(pwGoBroker) ? pwGoBroker.median : undefined,
+    "",
+    isStat(results.gbrokerHost) ? results.gbrokerHost.median : undefined,
+  );
   md(
     table([
       "figure",
@@ -1344,17 +1380,14 @@ function targets(): string[] {
     const s = results.unary[id]?.["unix-plain"];
     return isStat(s) ? s : undefined;
   };
+  const verdict = (ok: boolean | undefined) =>
+    ok === undefined ? "no figure" : ok ? "within reach on grpc-js alone" : "misses it alone";
   /**
    * Appends to the line just pushed what the grpc-js floor reaches for that target: a target it
    * misses alone is out of reach for any plugin on grpc-js (issue 15's "prove it").
    */
   const alone = (figures: string, ok: boolean | undefined) => {
-    const verdict = ok === undefined
-      ? "no figure"
-      : ok
-      ? "within reach on grpc-js alone"
-      : "misses it alone";
-    out[out.length - 1] += ` grpc-js floor: ${figures}: ${verdict}.`;
+    out[out.length - 1] += ` grpc-js floor: ${figures}: ${verdict(ok)}.`;
   };
   const over = (v?: number, ref?: number) =>
     v !== undefined && ref !== undefined ? `${v - ref >= 0 ? "+" : ""}${fmt(v - ref)}` : "–";
@@ -1504,6 +1537,12 @@ function targets(): string[] {
     `Go → grpc-js floor ${fmt(gBroker)} µs (${ratio(gBroker, gb)})`,
     both(gBroker, gb) ? gBroker! <= 2 * gb! : undefined,
   );
+  const hostBroker = isStat(results.gbrokerHost) ? results.gbrokerHost.median : undefined;
+  const hostRatio = ratio(hostBroker, gb);
+  out[out.length - 1] += ` grpc-js host floor → Go: ${fmt(hostBroker)} µs ` +
+    `(${hostRatio === "n/a" ? hostRatio : `${hostRatio} Go`}): ${
+      verdict(both(hostBroker, gb) ? hostBroker! <= 2 * gb! : undefined)
+    }.`;
   const sf = results.floorSession["go-floor"]?.stream;
   const bs = results.floorSession["go-pwb"]?.stream;
   const bo = results.floorSession["go-pwb"]?.stdio;
