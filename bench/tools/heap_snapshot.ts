@@ -108,7 +108,14 @@ if (atExit) {
       exiting = true;
       const parent = Deno.ppid;
       const pause = atExit === "pause-parent" && parent > 1;
-      if (pause) Deno.kill(parent, "SIGSTOP");
+      if (pause) {
+        Deno.kill(parent, "SIGSTOP");
+        // Should the script die meanwhile (an uncaught error), the parent must not stay stopped.
+        const resume = () => Deno.kill(parent, "SIGCONT");
+        for (const event of ["error", "unhandledrejection", "unload"]) {
+          globalThis.addEventListener(event, resume);
+        }
+      }
       void snapshot("exit").finally(() => {
         if (pause) Deno.kill(parent, "SIGCONT");
         realExit(code ?? 0);
