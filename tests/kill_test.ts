@@ -43,6 +43,29 @@ function alive(pid: number): boolean {
 }
 
 /** The plugin serves on a socket file inside a socket dir the host made in the test root. */
+/**
+ * `plugin.kill()`, failing the test if it has not finished within 10 s (a liveness bound, not a
+ * timing check); the plugin is SIGKILLed and cleaned up either way.
+ */
+async function killWithin10s(plugin: PluginClient): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      plugin.kill(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("kill() did not finish in 10 s")), 10_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (!plugin.hasExited) {
+      Deno.kill(plugin.pid, "SIGKILL");
+      await plugin.exited;
+      await plugin.kill();
+    }
+  }
+}
+
 function assertSocketInPlace(plugin: PluginClient): void {
   assert.equal(plugin.network, "unix");
   assert.ok(Deno.lstatSync(plugin.address).isSocket, `${plugin.address} is not a socket`);
@@ -82,18 +105,7 @@ Deno.test("kill(): after the host's Shutdown the plugin process ends, stray time
     logger: (record) => records.push(record.message),
   });
   assertSocketInPlace(plugin);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      plugin.kill(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error("the plugin did not end in 10 s")), 10_000);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    if (!plugin.hasExited) Deno.kill(plugin.pid, "SIGKILL");
-  }
+  await killWithin10s(plugin);
   assert.deepEqual(await plugin.exited, { code: 0, signal: null });
   assert.ok(!records.includes("got SIGTERM"), `records: ${records}`);
   assertAllGone(plugin);
@@ -130,22 +142,7 @@ Deno.test({
       logger: (record) => records.push(record.message),
     });
     assertSocketInPlace(plugin);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        plugin.kill(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error("kill() did not finish in 10 s")), 10_000);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (!plugin.hasExited) {
-        Deno.kill(plugin.pid, "SIGKILL");
-        await plugin.exited;
-        await plugin.kill();
-      }
-    }
+    await killWithin10s(plugin);
     assert.deepEqual(await plugin.exited, { code: null, signal: "SIGKILL" });
     // The plugin saw the SIGTERM step before the SIGKILL.
     assert.ok(records.includes("ignoring SIGTERM"), `records: ${records}`);
