@@ -14,11 +14,13 @@ import { peers } from "./_peers.ts";
 const server = Deno.env.get("RPCPLUGIN_COUNT_SERVER") ?? peers.RPCPLUGIN_COUNT_SERVER;
 const client = Deno.env.get("RPCPLUGIN_COUNT_CLIENT") ?? peers.RPCPLUGIN_COUNT_CLIENT;
 const why = "RPCPlugin's Go module cannot be fetched here (the Go module proxy answers 403)";
-if (!server || !client) console.log(`rpcplugin interop skipped: ${why}`);
+/** The reason, in the name of a test that cannot run here. */
+const blocked = (available: string | undefined) => available ? "" : ` [blocked: ${why}]`;
 
 for (const protocol of ["rpcplugin", "go-plugin"] as const) {
   Deno.test({
-    name: `interop: plugwire host → RPCPlugin Go count server (${protocol} mode, mTLS)`,
+    name: `interop: plugwire host → RPCPlugin Go count server (${protocol} mode, mTLS)` +
+      blocked(server),
     ignore: !server,
     async fn() {
       await using plugin = await startPlugin({
@@ -39,7 +41,7 @@ for (const protocol of ["rpcplugin", "go-plugin"] as const) {
 }
 
 Deno.test({
-  name: "interop: RPCPlugin Go count client → plugwire plugin",
+  name: "interop: RPCPlugin Go count client → plugwire plugin" + blocked(client),
   ignore: !client,
   async fn() {
     const out = await new Deno.Command("timeout", {
