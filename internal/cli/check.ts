@@ -55,6 +55,14 @@ export interface CheckResult {
   got?: string;
 }
 
+/** The AutoMTLS points: the certificate first, then what depends on it. */
+const MTLS_POINTS = [
+  "mtls-certificate",
+  "mtls-connect",
+  "mtls-client-cert-required",
+  "mtls-wrong-cert-refused",
+] as const;
+
 /** The points, in report order. */
 export const CHECK_POINTS = [
   "cookie",
@@ -65,10 +73,7 @@ export const CHECK_POINTS = [
   "unix-socket-dir",
   "tcp-port-range",
   "health",
-  "mtls-certificate",
-  "mtls-connect",
-  "mtls-client-cert-required",
-  "mtls-wrong-cert-refused",
+  ...MTLS_POINTS,
   "reflection",
   "stdio-stream",
   "broker-stream",
@@ -281,14 +286,7 @@ async function checkMainSession(
       ]
     ) results.skip(id, why);
     if (settings.autoMtls) {
-      for (
-        const id of [
-          "mtls-certificate",
-          "mtls-connect",
-          "mtls-client-cert-required",
-          "mtls-wrong-cert-refused",
-        ]
-      ) {
+      for (const id of MTLS_POINTS) {
         results.skip(id, why);
       }
     }
@@ -659,14 +657,7 @@ async function checkMtls(settings: HostSettings, results: Results, start: Start)
     }
   }
   if (!info) {
-    for (
-      const id of [
-        "mtls-certificate",
-        "mtls-connect",
-        "mtls-client-cert-required",
-        "mtls-wrong-cert-refused",
-      ]
-    ) {
+    for (const id of MTLS_POINTS) {
       results.skip(id, "no handshake with a client certificate");
     }
     await launched.dispose();
@@ -688,7 +679,7 @@ async function mtlsPoints(
   info: HandshakeInfo,
   results: Results,
 ) {
-  const rest = ["mtls-connect", "mtls-client-cert-required", "mtls-wrong-cert-refused"];
+  const rest = MTLS_POINTS.slice(1);
   const certField = (launched.outcome as { line: string }).line.split("|")[5] ?? "";
   if (!info.serverCert) {
     results.fail(
