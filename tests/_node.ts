@@ -3,6 +3,7 @@
  * its absence is a failure, not a skip) and bundling an entry point for Node.
  */
 import assert from "node:assert/strict";
+import { TEST_MARK } from "./_util.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -36,4 +37,28 @@ export async function bundleForNode(entry: string, output: string): Promise<void
     stderr: "piped",
   }).output();
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
+}
+
+/**
+ * Bundles `main` and the plugin fixture `plugin` for Node, runs `node main.mjs node plugin.mjs`
+ * in a temp dir, asserts exit status 0 and returns the JSON `main` printed. Node 20+ is required.
+ */
+// deno-lint-ignore no-explicit-any
+export async function runOnNode(main: string, plugin: string): Promise<any> {
+  assertNode20();
+  const dir = await Deno.makeTempDir({ prefix: "plugwire-node-" });
+  try {
+    await bundleForNode(main, `${dir}/main.mjs`);
+    await bundleForNode(plugin, `${dir}/plugin.mjs`);
+    const out = await new Deno.Command("node", {
+      args: [`${dir}/main.mjs`, "node", `${dir}/plugin.mjs`],
+      env: { PLUGWIRE_TEST_MARK: TEST_MARK, TMPDIR: dir },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return JSON.parse(new TextDecoder().decode(out.stdout));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
